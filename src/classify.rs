@@ -1,0 +1,354 @@
+//! Telling the truth about one control socket: the states of the contract and why.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::unistd::Uid;
+use serde::Serialize;
+
+use crate::deadline::Deadline;
+use crate::fsentry::{self, FileInfo, FileKind};
+use crate::listeners::ListenerTable;
+use crate::mux::{MuxClient, MuxError};
+use crate::procs::{self, Process};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Live,
+    Stale,
+    Hung,
+    Foreign,
+    Orphan,
+    Absent,
+    Disabled,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Live => "live",
+            State::Stale => "stale",
+            State::Hung => "hung",
+            State::Foreign => "foreign",
+            State::Orphan => "orphan",
+            State::Absent => "absent",
+            State::Disabled => "disabled",
+        }
+    }
+}
+
+/// One socket as the contract's JSON shows it, plus what a repair needs to act safely.
+#[derive(Debug, Clone, Serialize)]
+pub struct SocketReport {
+    pub path: Option<PathBuf>,
+    pub state: State,
+    pub pid: Option<i32>,
+    pub destination: Option<String>,
+    pub alias: Option<String>,
+    pub age_s: Option<u64>,
+    pub detail: Option<String>,
+    /// The file that was classified, so that a repair can make sure it acts on that same file.
+    #[serde(skip)]
+    pub file: Option<FileInfo>,
+    /// The listening socket's inode, to find and verify the master process.
+    #[serde(skip)]
+    pub listener: Option<u64>,
+}
+
+impl SocketReport {
+    pub fn new(path: Option<PathBuf>, state: State, detail: impl Into<String>) -> Self {
+        SocketReport {
+            path,
+            state,
+            pid: None,
+            destination: None,
+            alias: None,
+            age_s: None,
+            detail: Some(detail.into()),
+            file: None,
+            listener: None,
+        }
+    }
+
+    fn for_file(path: &Path, info: &FileInfo, state: State, detail: impl Into<String>) -> Self {
+        SocketReport {
+            age_s: info.age().map(|age| age.as_secs()),
+            file: Some(*info),
+            ..SocketReport::new(Some(path.to_path_buf()), state, detail)
+        }
+    }
+}
+
+/// The first look, which needs no connection: anything but a socket of the user's own is
+/// foreign. Returns the file when it is one.
+pub fn look(path: &Path) -> Result<FileInfo, Box<SocketReport>> {
+    let info = match fsentry::inspect(path) {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            return Err(Box::new(SocketReport::new(
+                Some(path.to_path_buf()),
+                State::Absent,
+                "nothing at this path",
+            )));
+        }
+        Err(error) => {
+            return Err(Box::new(SocketReport::new(
+                Some(path.to_path_buf()),
+                State::Foreign,
+                format!("cannot inspect it: {error}"),
+            )));
+        }
+    };
+    let detail = match info.kind {
+        FileKind::Socket if info.uid == Uid::effective().as_raw() => return Ok(info),
+        FileKind::Socket => format!("a socket owned by {}, not you", user_name(info.uid)),
+        FileKind::Symlink => "a symlink, not a socket: not followed".to_string(),
+        kind => format!("{}, not a socket", kind.describe()),
+    };
+    Err(Box::new(SocketReport::for_file(
+        path,
+        &info,
+        State::Foreign,
+        detail,
+    )))
+}
+
+fn user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(Uid::from_raw(uid)) {
+        Ok(Some(user)) => format!("{} (uid {uid})", user.name),
+        _ => format!("uid {uid}"),
+    }
+}
+
+/// Classifies the user's own socket without connecting to a listener: a connection would
+/// restart a ControlPersist master's idle countdown. `holders` maps listening socket inodes to
+/// the pids holding them.
+pub fn classify_passive(
+    path: &Path,
+    info: &FileInfo,
+    listeners: &ListenerTable,
+    holders: &HashMap<u64, Vec<i32>>,
+) -> SocketReport {
+    let Some(listener) = listeners.for_file(path, info) else {
+        return confirm_stale(path, info);
+    };
+    let holder = holders
+        .get(&listener.socket_ino)
+        .and_then(|pids| procs::pick_holder(pids));
+    let mut report = match holder {
+        Some(process) => from_holder(path, info, &process, "listening"),
+        None => SocketReport::for_file(
+            path,
+            info,
+            State::Live,
+            "listening (the process behind it is not visible)",
+        ),
+    };
+    report.listener = Some(listener.socket_ino);
+    report
+}
+
+/// A socket with no listener: a refused connect confirms it without touching any master.
+fn confirm_stale(path: &Path, info: &FileInfo) -> SocketReport {
+    match UnixStream::connect(path) {
+        Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => SocketReport::for_file(
+            path,
+            info,
+            State::Stale,
+            "nothing listens on it: its master is gone",
+        ),
+        // A master appeared at this path since the kernel's table was read.
+        Ok(_) => SocketReport::for_file(path, info, State::Live, "listening"),
+        Err(error) => SocketReport::for_file(
+            path,
+            info,
+            State::Foreign,
+            format!("nothing listens on it, but connecting fails with: {error}"),
+        ),
+    }
+}
+
+/// What a listener's process says about the socket, when it was not asked.
+fn from_holder(path: &Path, info: &FileInfo, process: &Process, how: &str) -> SocketReport {
+    let (state, detail) = if !process.is_ssh() {
+        (
+            State::Foreign,
+            format!(
+                "{} (pid {}) listens on it, not ssh",
+                process.comm, process.pid
+            ),
+        )
+    } else if process.is_stopped() {
+        (
+            State::Hung,
+            format!("master pid {} is stopped", process.pid),
+        )
+    } else {
+        (State::Live, format!("{how}; master pid {}", process.pid))
+    };
+    SocketReport {
+        pid: Some(process.pid),
+        ..SocketReport::for_file(path, info, state, detail)
+    }
+}
+
+/// Classifies by asking the master (HELLO + ALIVE_CHECK), for a caller about to use it.
+pub fn classify_active(path: &Path, timeout: Duration) -> SocketReport {
+    let info = match look(path) {
+        Ok(info) => info,
+        Err(report) => return *report,
+    };
+    let deadline = Deadline::after(timeout);
+    let answer = MuxClient::connect(path, deadline).and_then(|mut client| client.alive_check());
+    match answer {
+        Ok(pid) => SocketReport {
+            pid: Some(pid),
+            ..SocketReport::for_file(
+                path,
+                &info,
+                State::Live,
+                format!("master pid {pid} answered"),
+            )
+        },
+        Err(MuxError::Refused) => SocketReport::for_file(
+            path,
+            &info,
+            State::Stale,
+            "nothing listens on it: its master is gone",
+        ),
+        Err(MuxError::Io(error)) if error.kind() == io::ErrorKind::NotFound => SocketReport::new(
+            Some(path.to_path_buf()),
+            State::Absent,
+            "nothing at this path",
+        ),
+        Err(error @ (MuxError::Timeout | MuxError::QueueFull)) => {
+            unanswered(path, &info, &format!("{error} (waited {timeout:?})"))
+        }
+        Err(error @ (MuxError::Closed | MuxError::Protocol(_))) => {
+            not_a_master(path, &info, &error.to_string())
+        }
+        Err(MuxError::Denied(reason)) => SocketReport::for_file(
+            path,
+            &info,
+            State::Live,
+            format!("a master answered but refused the alive check: {reason}"),
+        ),
+        Err(error @ MuxError::Io(_)) => SocketReport::for_file(
+            path,
+            &info,
+            State::Foreign,
+            format!("cannot talk to it: {error}"),
+        ),
+    }
+}
+
+/// A listener that accepted but gave no mux answer in time: hung if it is an ssh, foreign if
+/// something else listens there.
+fn unanswered(path: &Path, info: &FileInfo, why: &str) -> SocketReport {
+    let (listener, holder) = listener_and_holder(path, info);
+    let mut report = match &holder {
+        Some(process) if !process.is_ssh() => from_holder(path, info, process, "listening"),
+        Some(process) => {
+            let state = if process.is_stopped() {
+                "is stopped"
+            } else {
+                "does not answer"
+            };
+            SocketReport {
+                pid: Some(process.pid),
+                ..SocketReport::for_file(
+                    path,
+                    info,
+                    State::Hung,
+                    format!("master pid {} {state}: {why}", process.pid),
+                )
+            }
+        }
+        None => SocketReport::for_file(path, info, State::Hung, format!("the listener {why}")),
+    };
+    report.listener = listener;
+    report
+}
+
+fn not_a_master(path: &Path, info: &FileInfo, why: &str) -> SocketReport {
+    let (listener, holder) = listener_and_holder(path, info);
+    let who = holder
+        .as_ref()
+        .map(|process| format!("{} (pid {})", process.comm, process.pid))
+        .unwrap_or_else(|| "the listener".to_string());
+    SocketReport {
+        pid: holder.map(|process| process.pid),
+        listener,
+        ..SocketReport::for_file(
+            path,
+            info,
+            State::Foreign,
+            format!("{who} does not speak the mux protocol: {why}"),
+        )
+    }
+}
+
+/// The listening socket behind a file and the user's own process that holds it.
+fn listener_and_holder(path: &Path, info: &FileInfo) -> (Option<u64>, Option<Process>) {
+    let listener = ListenerTable::load().ok().and_then(|table| {
+        table
+            .for_file(path, info)
+            .map(|listener| listener.socket_ino)
+    });
+    (listener, listener.and_then(procs::holder_of))
+}
+
+/// Masters still running whose ControlPath no longer leads to them: the socket file was
+/// deleted or replaced. Each holds its sessions, and when it exits it will unlink the path by
+/// name, possibly a newer master's socket.
+pub fn orphans(listeners: &ListenerTable, holders: &HashMap<u64, Vec<i32>>) -> Vec<SocketReport> {
+    let mut found = Vec::new();
+    for listener in listeners.all() {
+        let Some(bound) = &listener.bound_path else {
+            continue;
+        };
+        let Some(control_path) = crate::listeners::master_path_of(bound) else {
+            continue;
+        };
+        let Some(process) = holders
+            .get(&listener.socket_ino)
+            .and_then(|pids| procs::pick_holder(pids))
+            .filter(Process::is_ssh)
+        else {
+            continue;
+        };
+        let leads_to_it = |path: &Path| match fsentry::inspect(path) {
+            Ok(Some(info)) => match listener.file {
+                Some(file) => (info.dev, info.ino) == file,
+                None => info.kind == FileKind::Socket,
+            },
+            _ => false,
+        };
+        // The bound name still leading to it means a master being born, not an orphan.
+        if leads_to_it(control_path) || leads_to_it(bound) {
+            continue;
+        }
+        let what = if fsentry::inspect(control_path).ok().flatten().is_some() {
+            "replaced by another"
+        } else {
+            "deleted"
+        };
+        found.push(SocketReport {
+            pid: Some(process.pid),
+            listener: Some(listener.socket_ino),
+            ..SocketReport::new(
+                Some(control_path.to_path_buf()),
+                State::Orphan,
+                format!(
+                    "master pid {} still runs, but its socket was {what}",
+                    process.pid
+                ),
+            )
+        });
+    }
+    found
+}

@@ -1,0 +1,138 @@
+//! Command-line definitions. Kept free of logic so that completions and the man page can be
+//! generated from the same source.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "muxguard",
+    version,
+    about = "Keep OpenSSH connection sharing (ControlMaster) healthy",
+    long_about = "Keep OpenSSH connection sharing (ControlMaster) healthy.\n\n\
+        muxguard finds control sockets, tells the truth about each one (live, stale, hung, \
+        foreign, orphan) and repairs the broken ones, so that `ssh host` never hangs on a dead \
+        master or fails on a socket left behind.",
+    after_help = "Exit codes: 0 success, 1 something is broken or could not be done, 2 usage or environment error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "MUXGUARD_TIMEOUT",
+        default_value = "2s",
+        value_parser = parse_duration
+    )]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Classify the control socket ssh would use for a command line, and optionally repair it
+    #[command(
+        after_help = "Examples:\n  muxguard check myhost\n  muxguard check --fix -- -p 2222 user@example.org\n  muxguard check --json --path ~/.ssh/cm/3f2a...\n\n\
+            Exit codes: 0 ssh can go ahead (live, absent, disabled, or repaired by --fix), \
+            1 the socket is broken and was not repaired, 2 usage or environment error."
+    )]
+    Check(CheckArgs),
+    /// List every control socket found, with its state
+    #[command(
+        after_help = "Examples:\n  muxguard status\n  muxguard status --json\n  muxguard status --dir /tmp/sockets -F ~/.ssh/work_config\n\n\
+            status never connects to a socket that has a listener, so it does not keep idle \
+            ControlPersist masters alive."
+    )]
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Repair what is broken: remove a stale socket, end a hung master
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Print one JSON object instead of a line of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Check this socket instead of resolving one from ssh arguments
+    #[arg(long, value_name = "SOCKET", conflicts_with = "ssh_args")]
+    pub path: Option<PathBuf>,
+
+    /// The ssh command line, exactly as ssh takes it (resolved with `ssh -G`)
+    #[arg(
+        value_name = "SSH_ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required_unless_present = "path"
+    )]
+    pub ssh_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// ssh config file to read ControlPath templates from, instead of your own and the system's
+    #[arg(short = 'F', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// One more directory to look for control sockets in (repeatable)
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Parses `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: use e.g. 500ms, 2s or 1.5s"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit '{unit}' in '{text}': use ms, s or m")),
+    };
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+        return Err(format!(
+            "'{text}' is out of range: a timeout is more than 0 and at most 1 hour"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

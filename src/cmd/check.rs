@@ -1,0 +1,157 @@
+//! `muxguard check`: the one control socket ssh would use for a command line, asked directly,
+//! and repaired with `--fix`.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::classify::{self, SocketReport, State};
+use crate::cli::CheckArgs;
+use crate::deadline::Deadline;
+use crate::error::{Error, ExitCode, Result};
+use crate::fsentry::{self, Removal};
+use crate::master;
+use crate::output::{self, SCHEMA, Style};
+use crate::ssh;
+use crate::state;
+
+/// What `--fix` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    None,
+    Removed,
+    Reset,
+}
+
+pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
+    let mut report = match &args.path {
+        Some(path) => classify::classify_active(path, timeout),
+        None => check_destination(&args.ssh_args, timeout)?,
+    };
+    let (action, repaired) = if args.fix {
+        repair(&mut report)
+    } else {
+        (Action::None, false)
+    };
+    if args.json {
+        #[derive(Serialize)]
+        struct CheckJson<'a> {
+            schema: u32,
+            #[serde(flatten)]
+            socket: &'a SocketReport,
+            action: Action,
+        }
+        output::print_json(&CheckJson {
+            schema: SCHEMA,
+            socket: &report,
+            action,
+        })
+    } else {
+        print_line(&report, (!args.fix).then(|| repair_command(&args)))
+    }
+    .map_err(|e| Error::Failed(format!("cannot write the output: {e}")))?;
+
+    let ready = matches!(report.state, State::Live | State::Absent | State::Disabled);
+    Ok(if ready || repaired {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
+}
+
+/// Resolves the command line with `ssh -G` and asks the master at its ControlPath.
+fn check_destination(ssh_args: &[String], timeout: Duration) -> Result<SocketReport> {
+    let resolved = ssh::resolve(ssh_args, Deadline::after(timeout))?;
+    let path = match &resolved.control_path {
+        None => {
+            let mut report = SocketReport::new(
+                None,
+                State::Disabled,
+                "ControlPath none: connection sharing is off for this destination",
+            );
+            report.destination = resolved.destination;
+            report.alias = resolved.alias;
+            return Ok(report);
+        }
+        Some(path) => path,
+    };
+    state::record_resolved(
+        path,
+        resolved.destination.as_deref(),
+        resolved.alias.as_deref(),
+    );
+    let mut report = classify::classify_active(path, timeout);
+    if report.state == State::Absent && resolved.control_master == "false" {
+        report.state = State::Disabled;
+        report.detail = Some("ControlMaster no and no master is running".into());
+    }
+    report.destination = resolved.destination;
+    report.alias = resolved.alias;
+    Ok(report)
+}
+
+/// Repairs a stale or hung socket so that the next ssh builds a fresh master. Foreign things
+/// are never touched. Returns the action and whether ssh can now go ahead.
+fn repair(report: &mut SocketReport) -> (Action, bool) {
+    let outcome = match (report.state, &report.path, &report.file) {
+        (State::Stale, Some(path), Some(file)) => match fsentry::remove_if_same(path, file) {
+            Ok(Removal::Removed) => Ok((Action::Removed, "removed".to_string())),
+            Ok(Removal::AlreadyGone) => Ok((Action::None, "someone else removed it".into())),
+            Ok(Removal::Replaced) => Ok((
+                Action::None,
+                "a new socket took its place; left alone".into(),
+            )),
+            Err(error) => Err(format!("cannot remove it: {error}")),
+        },
+        (State::Hung, _, _) => master::end_unresponsive(report).map(|done| (Action::Reset, done)),
+        (State::Foreign, _, _) => Err("not touched: it is not your own control socket".into()),
+        _ => return (Action::None, false),
+    };
+    let detail = report.detail.take().unwrap_or_default();
+    match outcome {
+        Ok((action, done)) => {
+            report.detail = Some(format!("{detail}; {done}"));
+            (action, true)
+        }
+        Err(why) => {
+            report.detail = Some(format!("{detail}; {why}"));
+            (Action::None, false)
+        }
+    }
+}
+
+/// The command that would repair what this one found, for the hint.
+fn repair_command(args: &CheckArgs) -> String {
+    match &args.path {
+        Some(path) => format!(
+            "muxguard check --fix --path {}",
+            ssh::shell_words(&[path.display().to_string()])
+        ),
+        None => format!(
+            "muxguard check --fix -- {}",
+            ssh::shell_words(&args.ssh_args)
+        ),
+    }
+}
+
+fn print_line(report: &SocketReport, repair_hint: Option<String>) -> io::Result<()> {
+    let style = Style::for_stdout();
+    let mut line = style.state(report.state, 0);
+    if let Some(path) = &report.path {
+        line.push_str(&format!("  {}", path.display()));
+    }
+    let destination = output::destination(report);
+    if destination != "-" {
+        line.push_str(&format!("  {destination}"));
+    }
+    if let Some(detail) = &report.detail {
+        line.push_str(&format!("  {}", style.dim(&format!("({detail})"))));
+    }
+    writeln!(io::stdout().lock(), "{line}")?;
+    if let Some(hint) = repair_hint.filter(|_| matches!(report.state, State::Stale | State::Hung)) {
+        eprintln!("muxguard: repair it with: {hint}");
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! One point in time that bounds every wait of a command, so that nothing can make muxguard
+//! wait longer than `--timeout`.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    pub fn after(timeout: Duration) -> Self {
+        Deadline(Instant::now() + timeout)
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    /// Waits until `fd` is ready for `events`. Returns `Ok(false)` when the deadline passed first.
+    pub fn wait_for(&self, fd: impl AsFd, events: PollFlags) -> io::Result<bool> {
+        loop {
+            let remaining = self.remaining();
+            if remaining.is_zero() {
+                return Ok(false);
+            }
+            // Round up so that a sub-millisecond remainder still waits instead of spinning.
+            let millis = remaining.as_micros().div_ceil(1000).min(i32::MAX as u128);
+            let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(fd.as_fd(), events)];
+            match poll(&mut fds, timeout) {
+                Ok(0) => continue, // re-check the clock: poll may wake a little early
+                Ok(_) => return Ok(true),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! muxguard keeps OpenSSH connection sharing (ControlMaster) healthy: it finds control sockets,
+//! tells the truth about each one and repairs the broken ones.
+//!
+//! The binary is the product; the library exists so that integration tests can drive the mux
+//! client against real masters.
+
+pub mod classify;
+pub mod cli;
+pub mod cmd;
+pub mod deadline;
+pub mod discover;
+pub mod error;
+pub mod fsentry;
+pub mod listeners;
+pub mod master;
+pub mod mux;
+pub mod output;
+pub mod procs;
+pub mod ssh;
+pub mod sshconfig;
+pub mod state;
+pub mod template;

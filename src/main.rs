@@ -1,0 +1,21 @@
+//! Parses, dispatches, and maps errors to exit codes; nothing else.
+
+use clap::Parser;
+
+use muxguard::cli::{Cli, Command};
+use muxguard::cmd;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cmd::check::run(args, cli.timeout),
+        Command::Status(args) => cmd::status::run(args),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(error) => {
+            eprintln!("muxguard: {error}");
+            error.exit_code().into()
+        }
+    }
+}

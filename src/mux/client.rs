@@ -1,0 +1,223 @@
+//! A blocking mux client in which every read and write is bounded by one deadline.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::poll::PollFlags;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+
+use super::wire::{
+    BodyReader, MAX_BODY, MSG_ALIVE, MSG_ALIVE_CHECK, MSG_FAILURE, MSG_HELLO, MSG_OK,
+    MSG_PERMISSION_DENIED, MSG_STOP_LISTENING, MSG_TERMINATE, MessageBuilder, PROTOCOL_VERSION,
+};
+use crate::deadline::Deadline;
+
+#[derive(Debug)]
+pub enum MuxError {
+    /// Nothing listens on the socket (ECONNREFUSED): the master is gone.
+    Refused,
+    /// No answer before the deadline.
+    Timeout,
+    /// The listener's accept queue is full: it has stopped accepting.
+    QueueFull,
+    /// The peer closed the connection before answering.
+    Closed,
+    /// The peer answered with something that is not the mux protocol.
+    Protocol(String),
+    /// The master answered a request with FAILURE or PERMISSION_DENIED.
+    Denied(String),
+    Io(io::Error),
+}
+
+impl fmt::Display for MuxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MuxError::Refused => f.write_str("connection refused"),
+            MuxError::Timeout => f.write_str("no answer before the deadline"),
+            MuxError::QueueFull => f.write_str("its accept queue is full"),
+            MuxError::Closed => f.write_str("it closed the connection without a mux answer"),
+            MuxError::Protocol(what) => write!(f, "{what}"),
+            MuxError::Denied(reason) => write!(f, "request refused: {reason}"),
+            MuxError::Io(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl From<io::Error> for MuxError {
+    fn from(error: io::Error) -> Self {
+        MuxError::Io(error)
+    }
+}
+
+pub struct MuxClient {
+    stream: UnixStream,
+    deadline: Deadline,
+    next_request_id: u32,
+}
+
+impl MuxClient {
+    /// Connects and exchanges HELLO messages.
+    pub fn connect(path: &Path, deadline: Deadline) -> Result<Self, MuxError> {
+        let stream = connect_nonblocking(path)?;
+        let mut client = MuxClient {
+            stream,
+            deadline,
+            next_request_id: 1,
+        };
+        client.send(
+            &MessageBuilder::new(MSG_HELLO)
+                .u32(PROTOCOL_VERSION)
+                .finish(),
+        )?;
+        let hello = client.receive()?;
+        let mut reader = BodyReader::new(&hello);
+        let (msg_type, version) = match (reader.u32(), reader.u32()) {
+            (Ok(msg_type), Ok(version)) => (msg_type, version),
+            _ => return Err(MuxError::Protocol("its greeting is truncated".into())),
+        };
+        if msg_type != MSG_HELLO {
+            return Err(MuxError::Protocol(format!(
+                "it greeted with message type {msg_type:#x}, not HELLO"
+            )));
+        }
+        if version != PROTOCOL_VERSION {
+            return Err(MuxError::Protocol(format!(
+                "it speaks mux protocol version {version}, not {PROTOCOL_VERSION}"
+            )));
+        }
+        Ok(client)
+    }
+
+    /// ALIVE_CHECK: answered by the master itself, so it proves the process serves the socket
+    /// but nothing about the network. Returns the master's pid.
+    pub fn alive_check(&mut self) -> Result<i32, MuxError> {
+        let reply = self.request(MSG_ALIVE_CHECK, MSG_ALIVE)?;
+        let pid = BodyReader::new(&reply)
+            .u32()
+            .map_err(|_| MuxError::Protocol("its ALIVE reply is truncated".into()))?;
+        Ok(pid as i32)
+    }
+
+    /// TERMINATE: the master exits with its sessions. Losing the reply counts as success,
+    /// since the master may exit before we read it.
+    pub fn terminate(&mut self) -> Result<(), MuxError> {
+        match self.request(MSG_TERMINATE, MSG_OK) {
+            Ok(_) | Err(MuxError::Closed) => Ok(()),
+            Err(MuxError::Io(error)) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            Err(MuxError::Io(error)) if error.kind() == io::ErrorKind::ConnectionReset => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// STOP_LISTENING: the master unlinks its socket and exits when its last session ends.
+    pub fn stop_listening(&mut self) -> Result<(), MuxError> {
+        self.request(MSG_STOP_LISTENING, MSG_OK).map(drop)
+    }
+
+    /// Sends a request that carries only its id, checks that the reply has the expected type
+    /// and echoes the id, and returns the reply's fields after the id.
+    fn request(&mut self, msg_type: u32, reply_type: u32) -> Result<Vec<u8>, MuxError> {
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        self.send(&MessageBuilder::new(msg_type).u32(request_id).finish())?;
+        let mut body = self.receive()?;
+        let mut reader = BodyReader::new(&body);
+        let truncated = |_| MuxError::Protocol("its reply is truncated".into());
+        let got_type = reader.u32().map_err(truncated)?;
+        let got_id = reader.u32().map_err(truncated)?;
+        if got_type == MSG_FAILURE || got_type == MSG_PERMISSION_DENIED {
+            let reason = reader.string().unwrap_or(b"(no reason given)");
+            return Err(MuxError::Denied(
+                String::from_utf8_lossy(reason).into_owned(),
+            ));
+        }
+        if got_type != reply_type {
+            return Err(MuxError::Protocol(format!(
+                "it replied with message type {got_type:#x}, expected {reply_type:#x}"
+            )));
+        }
+        if got_id != request_id {
+            return Err(MuxError::Protocol(format!(
+                "it answered request {got_id}, expected {request_id}"
+            )));
+        }
+        body.drain(..8);
+        Ok(body)
+    }
+
+    fn send(&mut self, message: &[u8]) -> Result<(), MuxError> {
+        let mut sent = 0;
+        while sent < message.len() {
+            match self.stream.write(&message[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(PollFlags::POLLOUT)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one framed message and returns its body.
+    fn receive(&mut self) -> Result<Vec<u8>, MuxError> {
+        let mut length = [0u8; 4];
+        self.read_exact(&mut length)?;
+        let length = u32::from_be_bytes(length) as usize;
+        if length > MAX_BODY {
+            return Err(MuxError::Protocol(format!(
+                "it announced a {length}-byte message, over the protocol's {MAX_BODY}"
+            )));
+        }
+        let mut body = vec![0u8; length];
+        self.read_exact(&mut body)?;
+        Ok(body)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), MuxError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.stream.read(&mut buf[filled..]) {
+                Ok(0) => return Err(MuxError::Closed),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(PollFlags::POLLIN)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(MuxError::Closed);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn wait(&self, events: PollFlags) -> Result<(), MuxError> {
+        if self.deadline.wait_for(&self.stream, events)? {
+            Ok(())
+        } else {
+            Err(MuxError::Timeout)
+        }
+    }
+}
+
+/// Connects without ever blocking: a Unix socket connect blocks when the listener's accept
+/// queue is full, which is exactly what a wedged master looks like.
+fn connect_nonblocking(path: &Path) -> Result<UnixStream, MuxError> {
+    let address = UnixAddr::new(path).map_err(|e| MuxError::Io(e.into()))?;
+    let fd: OwnedFd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| MuxError::Io(e.into()))?;
+    match connect(fd.as_raw_fd(), &address) {
+        Ok(()) => Ok(UnixStream::from(fd)),
+        Err(Errno::ECONNREFUSED) => Err(MuxError::Refused),
+        Err(Errno::EAGAIN) => Err(MuxError::QueueFull),
+        Err(errno) => Err(MuxError::Io(errno.into())),
+    }
+}

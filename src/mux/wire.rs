@@ -1,0 +1,95 @@
+//! Framing and message encoding of the OpenSSH mux protocol (PROTOCOL.mux, mux.c).
+//!
+//! Every message is a big-endian u32 length followed by a body that starts with a u32 type.
+
+pub const PROTOCOL_VERSION: u32 = 4;
+/// The master closes connections that send larger bodies; we refuse to read larger ones.
+pub const MAX_BODY: usize = 256 * 1024;
+
+pub const MSG_HELLO: u32 = 0x0000_0001;
+pub const MSG_ALIVE_CHECK: u32 = 0x1000_0004;
+pub const MSG_TERMINATE: u32 = 0x1000_0005;
+pub const MSG_STOP_LISTENING: u32 = 0x1000_0009;
+
+pub const MSG_OK: u32 = 0x8000_0001;
+pub const MSG_PERMISSION_DENIED: u32 = 0x8000_0002;
+pub const MSG_FAILURE: u32 = 0x8000_0003;
+pub const MSG_ALIVE: u32 = 0x8000_0005;
+
+/// Builds one framed message.
+pub struct MessageBuilder {
+    bytes: Vec<u8>,
+}
+
+impl MessageBuilder {
+    pub fn new(msg_type: u32) -> Self {
+        let mut bytes = Vec::with_capacity(32);
+        bytes.extend_from_slice(&[0; 4]); // length, filled in by finish()
+        bytes.extend_from_slice(&msg_type.to_be_bytes());
+        MessageBuilder { bytes }
+    }
+
+    pub fn u32(mut self, value: u32) -> Self {
+        self.bytes.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let body_len = (self.bytes.len() - 4) as u32;
+        self.bytes[..4].copy_from_slice(&body_len.to_be_bytes());
+        self.bytes
+    }
+}
+
+/// Reads fields from a message body.
+pub struct BodyReader<'a> {
+    rest: &'a [u8],
+}
+
+/// A body shorter than its fields claim.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Truncated;
+
+impl<'a> BodyReader<'a> {
+    pub fn new(body: &'a [u8]) -> Self {
+        BodyReader { rest: body }
+    }
+
+    pub fn u32(&mut self) -> Result<u32, Truncated> {
+        let (head, rest) = self.rest.split_first_chunk::<4>().ok_or(Truncated)?;
+        self.rest = rest;
+        Ok(u32::from_be_bytes(*head))
+    }
+
+    pub fn string(&mut self) -> Result<&'a [u8], Truncated> {
+        let len = self.u32()? as usize;
+        if len > self.rest.len() {
+            return Err(Truncated);
+        }
+        let (text, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_framed_messages() {
+        let hello = MessageBuilder::new(MSG_HELLO)
+            .u32(PROTOCOL_VERSION)
+            .finish();
+        assert_eq!(hello, [0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 4]);
+    }
+
+    #[test]
+    fn reads_fields_and_rejects_truncation() {
+        let body = [0, 0, 0, 7, 0, 0, 0, 2, b'h', b'i', 0, 0, 0, 9, b'x'];
+        let mut reader = BodyReader::new(&body);
+        assert_eq!(reader.u32(), Ok(7));
+        assert_eq!(reader.string(), Ok(&b"hi"[..]));
+        assert_eq!(reader.string(), Err(Truncated));
+    }
+}

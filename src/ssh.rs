@@ -1,0 +1,226 @@
+//! The real OpenSSH client: finding it, and asking it (`ssh -G`) what a command line resolves to.
+
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::deadline::Deadline;
+use crate::error::{Error, Result};
+
+/// The `ssh` on PATH that is not muxguard itself (a user may link muxguard in as `ssh`).
+pub fn find_real_ssh() -> Result<PathBuf> {
+    let own = std::env::current_exe()
+        .and_then(|exe| exe.canonicalize())
+        .ok();
+    which::which_all("ssh")
+        .into_iter()
+        .flatten()
+        .find(|candidate| candidate.canonicalize().ok() != own)
+        .ok_or_else(|| {
+            Error::Usage(
+                "ssh not found on PATH: install the OpenSSH client (openssh-client)".into(),
+            )
+        })
+}
+
+/// What `ssh -G` says about a command line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// `None` when connection sharing is off (`ControlPath none`).
+    pub control_path: Option<PathBuf>,
+    /// `false`, `true`, `auto`, `ask` or `autoask`.
+    pub control_master: String,
+    /// The host name as typed (after `Host` canonicalisation), e.g. `myserver`.
+    pub alias: Option<String>,
+    /// `user@hostname:port`.
+    pub destination: Option<String>,
+}
+
+pub fn resolve(ssh_args: &[String], deadline: Deadline) -> Result<Resolved> {
+    let ssh = find_real_ssh()?;
+    let mut command = Command::new(&ssh);
+    command
+        .arg("-G")
+        .args(ssh_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command
+        .spawn()
+        .map_err(|e| Error::Usage(format!("cannot run {}: {e}", ssh.display())))?;
+    let shown = shell_words(ssh_args);
+    let output = capture(child, deadline)
+        .map_err(|e| Error::Usage(format!("ssh -G {shown}: {e}")))?
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "ssh -G {shown} did not finish in time (a slow `Match exec` in your ssh config?)"
+            ))
+        })?;
+    if !output.success {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty() && !line.starts_with("Pseudo-terminal will not"))
+            .unwrap_or("it failed without saying why");
+        return Err(Error::Usage(format!("ssh rejected `{shown}`: {reason}")));
+    }
+    Ok(parse_resolved(&String::from_utf8_lossy(&output.stdout)))
+}
+
+fn parse_resolved(config: &str) -> Resolved {
+    let mut resolved = Resolved::default();
+    let (mut user, mut hostname, mut port) = (None, None, None);
+    for line in config.lines() {
+        let Some((key, value)) = line.split_once(' ') else {
+            continue;
+        };
+        match key {
+            "controlpath" => resolved.control_path = Some(PathBuf::from(value)),
+            "controlmaster" => resolved.control_master = value.to_string(),
+            "host" => resolved.alias = Some(value.to_string()),
+            "user" => user = Some(value),
+            "hostname" => hostname = Some(value),
+            "port" => port = Some(value),
+            _ => {}
+        }
+    }
+    if let (Some(user), Some(hostname), Some(port)) = (user, hostname, port) {
+        resolved.destination = Some(format!("{user}@{hostname}:{port}"));
+    }
+    resolved
+}
+
+struct Captured {
+    success: bool,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Collects a child's stdout and stderr until it exits or the deadline passes (then it is
+/// killed). Returns `None` on timeout.
+fn capture(mut child: Child, deadline: Deadline) -> io::Result<Option<Captured>> {
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    for fd in [stdout.as_fd(), stderr.as_fd()] {
+        fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    }
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (mut out_open, mut err_open) = (true, true);
+    while out_open || err_open {
+        let remaining = deadline.remaining();
+        if remaining.is_zero() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        let millis = remaining.as_micros().div_ceil(1000);
+        let mut fds = Vec::with_capacity(2);
+        if out_open {
+            fds.push(PollFd::new(stdout.as_fd(), PollFlags::POLLIN));
+        }
+        if err_open {
+            fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX),
+        ) {
+            Err(nix::errno::Errno::EINTR) | Ok(0) => continue,
+            Err(errno) => return Err(errno.into()),
+            Ok(_) => {}
+        }
+        if out_open {
+            out_open = drain(&mut stdout, &mut out)?;
+        }
+        if err_open {
+            err_open = drain(&mut stderr, &mut err)?;
+        }
+    }
+    // Both pipes closed: the child has exited or is about to.
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(Captured {
+                success: status.success(),
+                stdout: out,
+                stderr: err,
+            }));
+        }
+        if deadline.remaining().is_zero() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
+/// Reads what is available; returns false at end of file.
+fn drain(pipe: &mut impl Read, into: &mut Vec<u8>) -> io::Result<bool> {
+    let mut buffer = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buffer) {
+            Ok(0) => return Ok(false),
+            Ok(n) => into.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The arguments as a user would type them, for messages.
+pub fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|arg| {
+            if !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./@:=,%+".contains(c))
+            {
+                arg.clone()
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ssh_g_output() {
+        let resolved = parse_resolved(
+            "host web\nuser bob\nhostname 10.0.0.5\nport 2222\ncontrolmaster auto\n\
+             controlpath /home/bob/.ssh/cm-bob@10.0.0.5:2222\ncontrolpersist 600\n",
+        );
+        assert_eq!(resolved.alias.as_deref(), Some("web"));
+        assert_eq!(resolved.destination.as_deref(), Some("bob@10.0.0.5:2222"));
+        assert_eq!(resolved.control_master, "auto");
+        assert_eq!(
+            resolved.control_path,
+            Some(PathBuf::from("/home/bob/.ssh/cm-bob@10.0.0.5:2222"))
+        );
+        assert_eq!(
+            parse_resolved("host x\ncontrolmaster false\n").control_path,
+            None
+        );
+    }
+
+    #[test]
+    fn quotes_arguments_for_messages() {
+        let args = [
+            "-o".to_string(),
+            "ProxyCommand=nc %h %p".into(),
+            "it's".into(),
+        ];
+        assert_eq!(shell_words(&args), r"-o 'ProxyCommand=nc %h %p' 'it'\''s'");
+    }
+}
