@@ -1,0 +1,51 @@
+# muxguard: build, test, benchmark, install.
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+
+.PHONY: all build test test-deps lint bench install uninstall clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+# Installs what the integration tests need (a real sshd and ssh client) when it is missing,
+# then runs every test.
+test: test-deps
+	$(CARGO) test --locked
+
+test-deps:
+	@missing=""; \
+	command -v ssh >/dev/null 2>&1 || missing="$$missing openssh-client"; \
+	[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing="$$missing openssh-server"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "the tests need:$$missing (e.g. sudo apt-get install$$missing)"; exit 2; \
+		fi; \
+	fi
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# Side-by-side timings (hyperfine) and peak memory against OpenSSH's own `ssh -O check`.
+bench: test-deps
+	@command -v hyperfine >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time >/dev/null; \
+		else echo "make bench needs hyperfine and GNU time (apt-get install hyperfine time)"; exit 2; fi; }
+	@[ -x /usr/bin/time ] || { apt-get install -y -qq time >/dev/null 2>&1 || { echo "make bench needs GNU time (apt-get install time)"; exit 2; }; }
+	$(CARGO) test --release --locked --test bench -- --ignored --nocapture --test-threads=1
+
+install: build
+	install -Dm755 target/release/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/muxguard
+
+clean:
+	$(CARGO) clean
