@@ -1,0 +1,177 @@
+//! `make bench`: muxguard against OpenSSH's own `ssh -O check`, side by side in one run
+//! (hyperfine), plus status over 1,000 sockets and peak memory. Ignored by `cargo test`: run
+//! with `cargo test --release --test bench -- --ignored --nocapture`.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::{TestEnv, make_stale_socket};
+use serde_json::Value;
+
+const MUXGUARD: &str = env!("CARGO_BIN_EXE_muxguard");
+
+/// Mean seconds of each command, measured by one hyperfine run that alternates them.
+fn hyperfine(env: &TestEnv, name: &str, commands: &[String]) -> Vec<f64> {
+    let export = env.root.join(format!("{name}.json"));
+    let output = Command::new("hyperfine")
+        .args([
+            "-N",
+            "--warmup",
+            "20",
+            "--runs",
+            "200",
+            "--style",
+            "basic",
+            "--export-json",
+        ])
+        .arg(&export)
+        .args(commands)
+        .env("HOME", &env.home)
+        .env("XDG_STATE_HOME", &env.state_dir)
+        .output()
+        .expect("hyperfine runs (apt-get install hyperfine)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    let results: Value = serde_json::from_slice(&fs::read(export).unwrap()).unwrap();
+    results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["mean"].as_f64().unwrap())
+        .collect()
+}
+
+/// Peak resident set of one run, in KiB (GNU time).
+fn peak_rss_kib(env: &TestEnv, args: &[&str]) -> u64 {
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%M", MUXGUARD])
+        .args(args)
+        .env("HOME", &env.home)
+        .env("XDG_STATE_HOME", &env.state_dir)
+        .output()
+        .expect("GNU time runs (apt-get install time)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr.lines().last().unwrap().trim().parse().unwrap()
+}
+
+fn quote(path: &Path) -> String {
+    path.display().to_string()
+}
+
+#[test]
+#[ignore = "a benchmark: make bench"]
+fn benchmarks() {
+    let env = TestEnv::new();
+    let master = env.start_persist_master("alpha");
+    let config = quote(&env.ssh_config);
+    let socket = quote(&master.path);
+    let mut report = vec![
+        format!("machine: {} cores, {}", num_cores(), kernel()),
+        format!("ssh: {}", ssh_version()),
+    ];
+    let mut failures = Vec::new();
+
+    let means = hyperfine(
+        &env,
+        "check-path",
+        &[
+            format!("{MUXGUARD} check --path {socket}"),
+            format!("ssh -S {socket} -O check x"),
+        ],
+    );
+    let speedup = means[1] / means[0];
+    report.push(format!(
+        "check --path (live master): {:.2} ms vs ssh -S PATH -O check: {:.2} ms = {speedup:.1}x faster (target >= 4x)",
+        means[0] * 1e3,
+        means[1] * 1e3
+    ));
+    if speedup < 4.0 {
+        failures.push("check --path is not 4x faster than ssh -O check");
+    }
+
+    let means = hyperfine(
+        &env,
+        "check-args",
+        &[
+            format!("{MUXGUARD} check -F {config} alpha"),
+            format!("ssh -F {config} -O check alpha"),
+        ],
+    );
+    let ratio = means[0] / means[1];
+    report.push(format!(
+        "check SSH_ARGS: {:.2} ms vs ssh -O check SSH_ARGS: {:.2} ms = {ratio:.2}x its time (target <= 1.25x)",
+        means[0] * 1e3,
+        means[1] * 1e3
+    ));
+    if ratio > 1.25 {
+        failures.push("check SSH_ARGS takes more than 1.25x ssh -O check");
+    }
+
+    // 1,000 sockets found through the config's %C template, all stale, beside the live master.
+    for i in 0..1000 {
+        make_stale_socket(&env.cm_dir.join(format!("{:040x}", i + 1)));
+    }
+    let means = hyperfine(
+        &env,
+        "status",
+        &[format!("{MUXGUARD} status --json -F {config}")],
+    );
+    let listed: Value = serde_json::from_slice(
+        &Command::new(MUXGUARD)
+            .args(["status", "--json", "-F", &config])
+            .env("XDG_STATE_HOME", &env.state_dir)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let count = listed["sockets"].as_array().unwrap().len();
+    assert_eq!(count, 1001, "status lists every socket");
+    report.push(format!(
+        "status over {count} sockets: {:.1} ms (target < 100 ms)",
+        means[0] * 1e3
+    ));
+    if means[0] > 0.100 {
+        failures.push("status over 1,000 sockets takes 100 ms or more");
+    }
+
+    let rss_path = peak_rss_kib(&env, &["check", "--path", &socket]);
+    let rss_args = peak_rss_kib(&env, &["check", "-F", &config, "alpha"]);
+    report.push(format!(
+        "peak RSS: check --path {rss_path} KiB, check SSH_ARGS {rss_args} KiB (target < 8 MiB)"
+    ));
+    if rss_path.max(rss_args) >= 8 * 1024 {
+        failures.push("a check peaks at 8 MiB or more");
+    }
+
+    let summary = report.join("\n");
+    println!("\n== muxguard benchmarks ==\n{summary}");
+    fs::write(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-summary.txt"),
+        &summary,
+    )
+    .unwrap();
+    assert!(failures.is_empty(), "targets missed: {failures:?}");
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn kernel() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|release| format!("Linux {}", release.trim()))
+        .unwrap_or_default()
+}
+
+fn ssh_version() -> String {
+    let output = Command::new("ssh").arg("-V").output().unwrap();
+    String::from_utf8_lossy(&output.stderr).trim().to_string()
+}
