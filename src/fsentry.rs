@@ -35,6 +35,9 @@ pub struct FileInfo {
     pub uid: u32,
     pub dev: u64,
     pub ino: u64,
+    /// Modification time in (seconds, nanoseconds): with the inode it tells a file from a later
+    /// one that reused its inode number. Unlike ctime, rename() leaves it alone.
+    pub modified: (i64, i64),
     /// When the file was made: birth time where the filesystem keeps it, else mtime (a socket
     /// file is never written, so its mtime is its bind time).
     pub made: Option<SystemTime>,
@@ -42,7 +45,10 @@ pub struct FileInfo {
 
 impl FileInfo {
     pub fn same_file(&self, other: &FileInfo) -> bool {
-        self.dev == other.dev && self.ino == other.ino
+        self.dev == other.dev
+            && self.ino == other.ino
+            && self.modified == other.modified
+            && self.made == other.made
     }
 
     pub fn age(&self) -> Option<Duration> {
@@ -76,6 +82,7 @@ pub fn inspect(path: &Path) -> io::Result<Option<FileInfo>> {
         uid: meta.uid(),
         dev: meta.dev(),
         ino: meta.ino(),
+        modified: (meta.mtime(), meta.mtime_nsec()),
         made: meta.created().or_else(|_| meta.modified()).ok(),
     }))
 }
@@ -139,7 +146,10 @@ mod tests {
         let first = inspect(&path).unwrap().unwrap();
         assert_eq!(first.kind, FileKind::Socket);
 
+        // A new socket in its place, which may well get the same inode number. (Timestamps can
+        // be as coarse as a clock tick; OpenSSH never replaces a socket that fast.)
         fs::remove_file(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
         drop(UnixListener::bind(&path).unwrap());
         assert_eq!(remove_if_same(&path, &first).unwrap(), Removal::Replaced);
         assert!(path.exists());

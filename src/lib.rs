@@ -16,6 +16,7 @@ pub mod master;
 pub mod mux;
 pub mod output;
 pub mod procs;
+pub mod resolve_cache;
 pub mod ssh;
 pub mod sshconfig;
 pub mod state;

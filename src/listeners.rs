@@ -263,6 +263,7 @@ mod tests {
             uid: 0,
             dev: 1,
             ino: 2,
+            modified: (0, 0),
             made: None,
         };
         let found = table.for_file(Path::new("/tmp/cm/x"), &info).unwrap();

@@ -2,14 +2,18 @@
 
 use std::io::{self, Read};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use serde::{Deserialize, Serialize};
+
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use crate::resolve_cache;
+use crate::state::{self, State};
 
 /// The `ssh` on PATH that is not muxguard itself (a user may link muxguard in as `ssh`).
 pub fn find_real_ssh() -> Result<PathBuf> {
@@ -28,7 +32,7 @@ pub fn find_real_ssh() -> Result<PathBuf> {
 }
 
 /// What `ssh -G` says about a command line.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolved {
     /// `None` when connection sharing is off (`ControlPath none`).
     pub control_path: Option<PathBuf>,
@@ -40,9 +44,25 @@ pub struct Resolved {
     pub destination: Option<String>,
 }
 
+/// What `ssh -G` answers for these arguments: remembered while nothing it depends on changed,
+/// else asked.
 pub fn resolve(ssh_args: &[String], deadline: Deadline) -> Result<Resolved> {
     let ssh = find_real_ssh()?;
-    let mut command = Command::new(&ssh);
+    let fingerprint = resolve_cache::fingerprint(&ssh, ssh_args);
+    if let Some(fingerprint) = &fingerprint {
+        if let Some(answer) = State::load().remembered_answer(ssh_args, fingerprint) {
+            return Ok(answer);
+        }
+    }
+    let answer = ask_ssh(&ssh, ssh_args, deadline)?;
+    if let Some(fingerprint) = &fingerprint {
+        state::remember_answer(ssh_args, fingerprint, &answer);
+    }
+    Ok(answer)
+}
+
+fn ask_ssh(ssh: &Path, ssh_args: &[String], deadline: Deadline) -> Result<Resolved> {
+    let mut command = Command::new(ssh);
     command
         .arg("-G")
         .args(ssh_args)

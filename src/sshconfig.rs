@@ -10,62 +10,92 @@ use crate::template::LocalIdentity;
 /// ssh's own limit on Include nesting.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
-/// Every ControlPath value in the given config file, or in the user's and the system's config
-/// when `config` is `None` (as ssh reads them).
-pub fn control_path_templates(config: Option<&Path>, local: &LocalIdentity) -> Result<Vec<String>> {
-    let user_dir = local.home.join(".ssh");
-    let mut templates = Vec::new();
-    match config {
-        Some(file) => {
-            let text = fs::read_to_string(file).map_err(|e| {
-                Error::Usage(format!("cannot read ssh config {}: {e}", file.display()))
-            })?;
-            collect(&text, &user_dir, local, 0, &mut templates);
-        }
-        None => {
-            for (file, include_base) in [
-                (user_dir.join("config"), user_dir.clone()),
-                (
-                    PathBuf::from("/etc/ssh/ssh_config"),
-                    PathBuf::from("/etc/ssh"),
-                ),
-            ] {
-                if let Ok(text) = fs::read_to_string(&file) {
-                    collect(&text, &include_base, local, 0, &mut templates);
+/// Everything read from the ssh config files: each directive, and every file and directory
+/// consulted, so that an answer derived from them can tell when it no longer holds.
+#[derive(Debug, Default)]
+pub struct ConfigScan {
+    pub directives: Vec<Directive>,
+    /// Files read (or looked for) and directories an Include glob listed.
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    /// Lowercased, as ssh compares keywords.
+    pub keyword: String,
+    pub arguments: Vec<String>,
+}
+
+impl ConfigScan {
+    /// Reads the given config file, or the user's and the system's config when `config` is
+    /// `None` (as ssh does), following every Include whatever block it is in.
+    pub fn read(config: Option<&Path>, local: &LocalIdentity) -> Result<ConfigScan> {
+        let user_dir = local.home.join(".ssh");
+        let mut scan = ConfigScan::default();
+        match config {
+            Some(file) => {
+                let text = fs::read_to_string(file).map_err(|e| {
+                    Error::Usage(format!("cannot read ssh config {}: {e}", file.display()))
+                })?;
+                scan.inputs.push(file.to_path_buf());
+                scan.collect(&text, &user_dir, local, 0);
+            }
+            None => {
+                for (file, include_base) in [
+                    (user_dir.join("config"), user_dir.clone()),
+                    (
+                        PathBuf::from("/etc/ssh/ssh_config"),
+                        PathBuf::from("/etc/ssh"),
+                    ),
+                ] {
+                    scan.read_file(&file, &include_base, local, 0);
                 }
             }
         }
+        Ok(scan)
     }
-    let mut seen = std::collections::HashSet::new();
-    templates.retain(|template| seen.insert(template.clone()));
-    Ok(templates)
-}
 
-fn collect(
-    text: &str,
-    include_base: &Path,
-    local: &LocalIdentity,
-    depth: usize,
-    templates: &mut Vec<String>,
-) {
-    for line in text.lines() {
-        let Some((keyword, arguments)) = split_directive(line) else {
-            continue;
-        };
-        if keyword.eq_ignore_ascii_case("controlpath") {
-            if let Some(template) = arguments.into_iter().next() {
-                templates.push(template);
-            }
-        } else if keyword.eq_ignore_ascii_case("include") && depth < MAX_INCLUDE_DEPTH {
-            for pattern in arguments {
-                for file in glob(&include_path(&pattern, include_base, local)) {
-                    if let Ok(text) = fs::read_to_string(&file) {
-                        collect(&text, include_base, local, depth + 1, templates);
+    /// Every ControlPath value, in order, each once.
+    pub fn control_path_templates(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.directives
+            .iter()
+            .filter(|directive| directive.keyword == "controlpath")
+            .filter_map(|directive| directive.arguments.first())
+            .filter(|template| seen.insert(template.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    fn read_file(&mut self, file: &Path, include_base: &Path, local: &LocalIdentity, depth: usize) {
+        self.inputs.push(file.to_path_buf());
+        if let Ok(text) = fs::read_to_string(file) {
+            self.collect(&text, include_base, local, depth);
+        }
+    }
+
+    fn collect(&mut self, text: &str, include_base: &Path, local: &LocalIdentity, depth: usize) {
+        for line in text.lines() {
+            let Some((keyword, arguments)) = split_directive(line) else {
+                continue;
+            };
+            let keyword = keyword.to_ascii_lowercase();
+            if keyword == "include" && depth < MAX_INCLUDE_DEPTH {
+                for pattern in &arguments {
+                    let pattern = include_path(pattern, include_base, local);
+                    for file in glob(&pattern, &mut self.inputs) {
+                        self.read_file(&file, include_base, local, depth + 1);
                     }
                 }
             }
+            self.directives.push(Directive { keyword, arguments });
         }
     }
+}
+
+/// Every ControlPath template in the given config, or in the user's and the system's.
+pub fn control_path_templates(config: Option<&Path>, local: &LocalIdentity) -> Result<Vec<String>> {
+    Ok(ConfigScan::read(config, local)?.control_path_templates())
 }
 
 /// Splits `Keyword args`, `Keyword=args` or `Keyword = "quoted arg"` into the keyword and its
@@ -116,8 +146,9 @@ fn include_path(pattern: &str, base: &Path, local: &LocalIdentity) -> PathBuf {
     }
 }
 
-/// Expands `*` and `?` in any path component, sorted like glob(3).
-fn glob(pattern: &Path) -> Vec<PathBuf> {
+/// Expands `*` and `?` in any path component, sorted like glob(3). Records in `consulted` each
+/// directory it lists and each literal path it finds missing.
+fn glob(pattern: &Path, consulted: &mut Vec<PathBuf>) -> Vec<PathBuf> {
     let mut matches = vec![PathBuf::from("/")];
     for component in pattern.components().skip(1) {
         let part = component.as_os_str().to_string_lossy();
@@ -128,9 +159,12 @@ fn glob(pattern: &Path) -> Vec<PathBuf> {
                 let candidate = base.join(&*part);
                 if candidate.symlink_metadata().is_ok() {
                     next.push(candidate);
+                } else {
+                    consulted.push(candidate);
                 }
                 continue;
             }
+            consulted.push(base.clone());
             let Ok(entries) = fs::read_dir(base) else {
                 continue;
             };

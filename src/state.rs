@@ -14,10 +14,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
+use crate::ssh::Resolved;
+
 const SCHEMA: u32 = 1;
 /// Entries not seen for this long are dropped.
 const FORGET_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 const MAX_ENTRIES: usize = 1000;
+const MAX_REMEMBERED_ANSWERS: usize = 256;
 /// A known entry is rewritten only this often, to keep the hot path free of writes.
 const REFRESH_AFTER: Duration = Duration::from_secs(3600);
 
@@ -27,6 +30,18 @@ pub struct State {
     schema: u32,
     #[serde(default)]
     pub sockets: BTreeMap<PathBuf, Seen>,
+    /// What `ssh -G` answered, by command line (a JSON array of the arguments).
+    #[serde(default)]
+    resolved: BTreeMap<String, RememberedAnswer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RememberedAnswer {
+    /// Of everything the answer depends on: see resolve_cache.
+    fingerprint: String,
+    saved: u64,
+    #[serde(flatten)]
+    answer: Resolved,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +79,34 @@ impl State {
             .filter(|state| state.schema == SCHEMA)
             .unwrap_or_default()
     }
+}
+
+fn answer_key(ssh_args: &[String]) -> String {
+    serde_json::to_string(ssh_args).unwrap_or_default()
+}
+
+impl State {
+    /// The remembered `ssh -G` answer for these arguments, if its fingerprint still matches.
+    pub fn remembered_answer(&self, ssh_args: &[String], fingerprint: &str) -> Option<Resolved> {
+        self.resolved
+            .get(&answer_key(ssh_args))
+            .filter(|remembered| remembered.fingerprint == fingerprint)
+            .map(|remembered| remembered.answer.clone())
+    }
+}
+
+/// Remembers what `ssh -G` answered. Best effort, like every state write.
+pub fn remember_answer(ssh_args: &[String], fingerprint: &str, answer: &Resolved) {
+    let Some(dir) = state_dir() else { return };
+    let remembered = RememberedAnswer {
+        fingerprint: fingerprint.to_string(),
+        saved: now(),
+        answer: answer.clone(),
+    };
+    let _ = update(&dir, |state| {
+        state.resolved.insert(answer_key(ssh_args), remembered);
+        true
+    });
 }
 
 /// Records that `check` resolved `path` for this destination. Best effort: a failure to write
@@ -124,6 +167,19 @@ fn update(dir: &Path, change: impl FnOnce(&mut State) -> bool) -> std::io::Resul
 fn prune(state: &mut State) {
     let cutoff = now().saturating_sub(FORGET_AFTER.as_secs());
     state.sockets.retain(|_, seen| seen.seen >= cutoff);
+    state
+        .resolved
+        .retain(|_, remembered| remembered.saved >= cutoff);
+    if state.resolved.len() > MAX_REMEMBERED_ANSWERS {
+        let oldest = state
+            .resolved
+            .iter()
+            .min_by_key(|(_, remembered)| remembered.saved)
+            .map(|(key, _)| key.clone());
+        if let Some(oldest) = oldest {
+            state.resolved.remove(&oldest);
+        }
+    }
     if state.sockets.len() > MAX_ENTRIES {
         let mut ages: Vec<u64> = state.sockets.values().map(|seen| seen.seen).collect();
         ages.sort_unstable_by(|a, b| b.cmp(a));

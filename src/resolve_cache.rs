@@ -1,0 +1,237 @@
+//! When a remembered `ssh -G` answer still holds.
+//!
+//! `ssh -G` costs as much as `ssh -O check` (it is an ssh start-up), and it is on the hot path
+//! of every wrapped ssh. Its answer depends on the arguments and on what ssh reads: the ssh
+//! binary, the config files (and the directories Include globs list), the environment variables
+//! the config or arguments mention, and the local user and host name. A fingerprint of all of
+//! them keys the remembered answer. Configs whose answer depends on anything else (`Match exec`,
+//! `Match localnetwork`, `canonical`, `final`, host name canonicalisation, criteria this code
+//! does not know) get no fingerprint: ssh is asked every time.
+
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::sshconfig::{ConfigScan, Directive};
+use crate::template::LocalIdentity;
+
+/// ssh's options that take an argument (OpenSSH 9.x `ssh -?` usage, plus `-P` tag of 9.4+).
+const OPTIONS_WITH_ARGUMENT: &str = "BbcDEeFIiJLlmOoPpQRSWw";
+const OPTIONS_WITHOUT_ARGUMENT: &str = "1246AaCfGgKkMNnqsTtVvXxYy";
+
+/// The fingerprint of everything `ssh -G ssh_args` depends on, or `None` when it cannot be
+/// known without running ssh.
+pub fn fingerprint(ssh: &Path, ssh_args: &[String]) -> Option<String> {
+    let local = LocalIdentity::current();
+    let config = config_file_argument(ssh_args)?;
+    let scan = match config.as_deref() {
+        Some(none) if none == Path::new("none") => ConfigScan::default(),
+        config => ConfigScan::read(config, &local).ok()?,
+    };
+    if scan.directives.iter().any(needs_ssh_every_time) {
+        return None;
+    }
+
+    let mut hasher = DefaultHasher::new();
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    ssh_args.hash(&mut hasher);
+    for file in std::iter::once(ssh).chain(scan.inputs.iter().map(PathBuf::as_path)) {
+        file.hash(&mut hasher);
+        stamp(file).hash(&mut hasher);
+    }
+    (&local.home, &local.user, local.uid, &local.hostname).hash(&mut hasher);
+    let arguments = scan.directives.iter().flat_map(|d| d.arguments.iter());
+    for name in environment_references(arguments.chain(ssh_args)) {
+        (name, std::env::var_os(name)).hash(&mut hasher);
+    }
+    Some(format!("{:016x}", hasher.finish()))
+}
+
+/// What identifies a version of a file: it changes when the file is edited or replaced.
+fn stamp(path: &Path) -> Option<(u64, u64, u64, i64, i64, i64, i64)> {
+    let meta = fs::metadata(path).ok()?;
+    Some((
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    ))
+}
+
+/// The config file named with `-F` (the last one wins, as in ssh), read the way ssh parses its
+/// command line: options before and after the destination, up to the command or `--`.
+/// `Some(None)` when there is none; `None` for an option this code does not know.
+fn config_file_argument(ssh_args: &[String]) -> Option<Option<PathBuf>> {
+    let mut config = None;
+    let mut seen_destination = false;
+    let mut args = ssh_args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        let Some(letters) = arg.strip_prefix('-').filter(|letters| !letters.is_empty()) else {
+            if seen_destination {
+                break; // the command
+            }
+            seen_destination = true;
+            continue;
+        };
+        for (index, letter) in letters.char_indices() {
+            if OPTIONS_WITH_ARGUMENT.contains(letter) {
+                let attached = &letters[index + letter.len_utf8()..];
+                let value = if attached.is_empty() {
+                    args.next()?.clone()
+                } else {
+                    attached.to_string()
+                };
+                if letter == 'F' {
+                    config = Some(value);
+                }
+                break;
+            }
+            if !OPTIONS_WITHOUT_ARGUMENT.contains(letter) {
+                return None;
+            }
+        }
+    }
+    let absolute = |file: String| match PathBuf::from(&file) {
+        path if path.is_absolute() || file == "none" => Some(path),
+        path => std::env::current_dir().ok().map(|cwd| cwd.join(path)),
+    };
+    Some(match config {
+        Some(file) => Some(absolute(file)?),
+        None => None,
+    })
+}
+
+fn needs_ssh_every_time(directive: &Directive) -> bool {
+    match directive.keyword.as_str() {
+        "canonicalizehostname" => directive
+            .arguments
+            .first()
+            .is_none_or(|value| !value.eq_ignore_ascii_case("no")),
+        "match" => {
+            let mut criteria = directive.arguments.iter();
+            while let Some(criterion) = criteria.next() {
+                match criterion
+                    .trim_start_matches('!')
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "all" => {}
+                    "host" | "originalhost" | "user" | "localuser" | "tagged" | "version"
+                    | "sessiontype" | "command" => {
+                        criteria.next();
+                    }
+                    // exec, localnetwork, canonical, final, and whatever comes next.
+                    _ => return true,
+                }
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// The names in every `${NAME}` of the texts.
+fn environment_references<'a>(texts: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+    let mut names = Vec::new();
+    for text in texts {
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("${") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else { break };
+            names.push(&after[..end]);
+            rest = &after[end + 1..];
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn finds_the_config_file_option_where_ssh_does() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(config_file_argument(&args("host")), Some(None));
+        assert_eq!(
+            config_file_argument(&args("-F /a/b host")),
+            Some(Some(PathBuf::from("/a/b")))
+        );
+        assert_eq!(
+            config_file_argument(&args("-vF/a/b -p 22 host")),
+            Some(Some(PathBuf::from("/a/b")))
+        );
+        // After the destination, options still count; after the command, nothing does.
+        assert_eq!(
+            config_file_argument(&args("host -F /a/b ls -F /c")),
+            Some(Some(PathBuf::from("/a/b")))
+        );
+        assert_eq!(
+            config_file_argument(&args("-F /a -F rel host")),
+            Some(Some(cwd.join("rel")))
+        );
+        assert_eq!(
+            config_file_argument(&args("-F none host")),
+            Some(Some("none".into()))
+        );
+        assert_eq!(
+            config_file_argument(&args("-o ControlPath=/x -- -F y")),
+            Some(None)
+        );
+        assert_eq!(config_file_argument(&args("-Z host")), None);
+        assert_eq!(config_file_argument(&args("host -F")), None);
+    }
+
+    fn directive(line: &str) -> Directive {
+        let mut words = line.split_whitespace().map(str::to_string);
+        Directive {
+            keyword: words.next().unwrap().to_ascii_lowercase(),
+            arguments: words.collect(),
+        }
+    }
+
+    #[test]
+    fn configs_that_depend_on_more_than_files() {
+        assert!(!needs_ssh_every_time(&directive(
+            "Match host web* user ann"
+        )));
+        assert!(!needs_ssh_every_time(&directive("Match all")));
+        assert!(!needs_ssh_every_time(&directive("Match !host exec")));
+        assert!(needs_ssh_every_time(&directive(
+            "Match exec \"test -f /x\""
+        )));
+        assert!(needs_ssh_every_time(&directive(
+            "Match host x !localnetwork 10.0.0.0/8"
+        )));
+        assert!(needs_ssh_every_time(&directive("Match canonical host x")));
+        assert!(needs_ssh_every_time(&directive("Match somethingnew x")));
+        assert!(needs_ssh_every_time(&directive("CanonicalizeHostname yes")));
+        assert!(!needs_ssh_every_time(&directive("CanonicalizeHostname no")));
+        assert!(!needs_ssh_every_time(&directive("ControlPath /x/%C")));
+    }
+
+    #[test]
+    fn environment_references_are_found() {
+        let texts = [
+            "${XDG_RUNTIME_DIR}/ssh-%C".to_string(),
+            "${A}${B} ${A}".into(),
+        ];
+        assert_eq!(
+            environment_references(texts.iter()),
+            ["A", "B", "XDG_RUNTIME_DIR"]
+        );
+    }
+}
