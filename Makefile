@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
 
-.PHONY: all build test test-deps lint bench install uninstall clean
+.PHONY: all build test test-deps lint bench install uninstall clean completions
 
 all: build
 
@@ -49,3 +49,9 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+
+# Regenerates the checked-in completion scripts (a test fails when they are out of date).
+completions: build
+	target/release/muxguard completions bash > completions/muxguard.bash
+	target/release/muxguard completions zsh > completions/_muxguard
+	target/release/muxguard completions fish > completions/muxguard.fish

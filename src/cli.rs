@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +49,23 @@ pub enum Command {
             ControlPersist masters alive."
     )]
     Status(StatusArgs),
+    /// Print a completion script for a shell
+    #[command(
+        after_help = "Examples:\n  muxguard completions bash > ~/.local/share/bash-completion/completions/muxguard\n  muxguard completions zsh > ~/.zfunc/_muxguard\n  muxguard completions fish > ~/.config/fish/completions/muxguard.fish"
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args, cli.timeout),
         Command::Status(args) => cmd::status::run(args),
+        Command::Completions(args) => cmd::completions::run(args),
     };
     match result {
         Ok(code) => code.into(),

@@ -114,6 +114,30 @@ fn benchmarks() {
         failures.push("check SSH_ARGS takes more than 1.25x ssh -O check");
     }
 
+    // The same, for a config whose answer cannot be remembered: ssh -G runs every time.
+    let always_ask = env.root.join("always_ask_config");
+    let base = fs::read_to_string(&env.ssh_config).unwrap();
+    fs::write(
+        &always_ask,
+        format!("Match exec true\n  ServerAliveInterval 30\n{base}"),
+    )
+    .unwrap();
+    let always_ask = quote(&always_ask);
+    let means = hyperfine(
+        &env,
+        "check-args-uncached",
+        &[
+            format!("{MUXGUARD} check -F {always_ask} alpha"),
+            format!("ssh -F {always_ask} -O check alpha"),
+        ],
+    );
+    report.push(format!(
+        "check SSH_ARGS with Match exec (ssh -G every time): {:.2} ms vs ssh -O check: {:.2} ms = {:.2}x its time (no target)",
+        means[0] * 1e3,
+        means[1] * 1e3,
+        means[0] / means[1]
+    ));
+
     // 1,000 sockets found through the config's %C template, all stale, beside the live master.
     for i in 0..1000 {
         make_stale_socket(&env.cm_dir.join(format!("{:040x}", i + 1)));

@@ -284,3 +284,66 @@ fn status_never_keeps_an_idle_master_alive() {
         "the idle master should have expired after 2 s, status kept it alive"
     );
 }
+
+/// Colour on a terminal (a pty made by script(1)), none with NO_COLOR, none in a pipe.
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let env = TestEnv::new();
+    make_stale_socket(&env.cm_dir.join("f".repeat(40)));
+    let on_terminal = |no_color: Option<&str>| {
+        let command = format!(
+            "{} status -F {}",
+            env!("CARGO_BIN_EXE_muxguard"),
+            env.ssh_config.display()
+        );
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &command, "/dev/null"])
+            .env("HOME", &env.home)
+            .env("XDG_STATE_HOME", &env.state_dir)
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        if let Some(value) = no_color {
+            script.env("NO_COLOR", value);
+        }
+        let output = script.output().expect("script(1) runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let coloured = on_terminal(None);
+    assert!(coloured.contains("\x1b[33mstale"), "{coloured:?}");
+    let plain = on_terminal(Some("1"));
+    assert!(
+        plain.contains("stale") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+}
+
+/// Whatever the sockets do, status answers at once: it never waits on a listener.
+#[test]
+fn status_never_waits_on_a_listener() {
+    let env = TestEnv::new();
+    let stopped = env.start_master("alpha");
+    stopped.signal(Signal::SIGSTOP);
+    let extra = env.root.join("extra");
+    fs::create_dir(&extra).unwrap();
+    let _silent = spawn_listener(&extra.join("silent"), Listener::Silent);
+    let run = muxguard(
+        &env,
+        &[
+            "status",
+            "--timeout",
+            "5s",
+            "-F",
+            env.ssh_config.to_str().unwrap(),
+            "--dir",
+            extra.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.elapsed < Duration::from_secs(2),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(run.stdout.contains("hung"), "{}", run.stdout);
+}

@@ -1,0 +1,49 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_muxguard_global_optspecs
+    string join \n timeout= h/help V/version
+end
+
+function __fish_muxguard_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_muxguard_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_muxguard_using_subcommand
+    set -l cmd (__fish_muxguard_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c muxguard -n "__fish_muxguard_needs_command" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c muxguard -n "__fish_muxguard_needs_command" -s V -l version -d 'Print version'
+complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
+complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "status" -d 'List every control socket found, with its state'
+complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "completions" -d 'Print a completion script for a shell'
+complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l path -d 'Check this socket instead of resolving one from ssh arguments' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l fix -d 'Repair what is broken: remove a stale socket, end a hung master'
+complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l json -d 'Print one JSON object instead of a line of text'
+complete -c muxguard -n "__fish_muxguard_using_subcommand check" -s h -l help -d 'Print help'
+complete -c muxguard -n "__fish_muxguard_using_subcommand status" -s F -d 'ssh config file to read ControlPath templates from, instead of your own and the system\'s' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l dir -d 'One more directory to look for control sockets in (repeatable)' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l json -d 'Print one JSON object instead of a table'
+complete -c muxguard -n "__fish_muxguard_using_subcommand status" -s h -l help -d 'Print help'
+complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status completions help" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status completions help" -f -a "status" -d 'List every control socket found, with its state'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status completions help" -f -a "completions" -d 'Print a completion script for a shell'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,44 @@
+//! The checked-in completion scripts are what the binary prints: `make completions` after
+//! changing the command line.
+
+use std::process::Command;
+
+#[test]
+fn checked_in_completions_are_current() {
+    for (shell, file) in [
+        ("bash", "completions/muxguard.bash"),
+        ("zsh", "completions/_muxguard"),
+        ("fish", "completions/muxguard.fish"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_muxguard"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let printed = String::from_utf8(output.stdout).unwrap();
+        assert!(printed.contains("muxguard"), "{shell}: {printed}");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            printed == checked_in,
+            "{file} is out of date: run `make completions`"
+        );
+    }
+}
+
+#[test]
+fn the_completion_scripts_parse_in_their_shells() {
+    for (shell, file, check) in [
+        ("bash", "completions/muxguard.bash", vec!["-n"]),
+        ("zsh", "completions/_muxguard", vec!["-n"]),
+        ("fish", "completions/muxguard.fish", vec!["--no-execute"]),
+    ] {
+        let Ok(path) = which::which(shell) else {
+            eprintln!("skipped: {shell} is not installed");
+            continue;
+        };
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let status = Command::new(path).args(check).arg(&file).status().unwrap();
+        assert!(status.success(), "{shell} cannot parse {}", file.display());
+    }
+}
