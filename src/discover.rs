@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::listeners::master_path_of;
 use crate::sshconfig;
-use crate::state::State;
+use crate::state::StateFile;
 use crate::template::{LocalIdentity, Template};
 
 /// A path that may be a control socket, with what is known of its destination.
@@ -72,7 +72,7 @@ pub fn candidates(
         }
     }
 
-    for (path, seen) in State::load().sockets {
+    for (path, seen) in StateFile::load().sockets {
         let candidate = found.entry(path).or_default();
         candidate.destination = candidate.destination.take().or(seen.destination);
         candidate.alias = candidate.alias.take().or(seen.alias);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::resolve_cache;
-use crate::state::{self, State};
+use crate::state::{self, StateFile};
 
 /// The `ssh` on PATH that is not muxguard itself (a user may link muxguard in as `ssh`).
 pub fn find_real_ssh() -> Result<PathBuf> {
@@ -44,13 +44,13 @@ pub struct Resolved {
     pub destination: Option<String>,
 }
 
-/// What `ssh -G` answers for these arguments: remembered while nothing it depends on changed,
-/// else asked.
-pub fn resolve(ssh_args: &[String], deadline: Deadline) -> Result<Resolved> {
+/// What `ssh -G` answers for these arguments: remembered (in `known`) while nothing it depends
+/// on changed, else asked.
+pub fn resolve(ssh_args: &[String], deadline: Deadline, known: &StateFile) -> Result<Resolved> {
     let ssh = find_real_ssh()?;
     let fingerprint = resolve_cache::fingerprint(&ssh, ssh_args);
     if let Some(fingerprint) = &fingerprint {
-        if let Some(answer) = State::load().remembered_answer(ssh_args, fingerprint) {
+        if let Some(answer) = known.remembered_answer(ssh_args, fingerprint) {
             return Ok(answer);
         }
     }

@@ -1,5 +1,6 @@
-//! What earlier runs learned, kept between runs: the control paths that `check` resolved and
-//! the destinations behind them (a `%C` name cannot be read back).
+//! What earlier runs learned, kept between runs: the control paths that `check` resolved with
+//! the destinations behind them (a `%C` name cannot be read back), and the `ssh -G` answers
+//! worth remembering (see resolve_cache).
 //!
 //! The file is a cache: losing it costs nothing but names in `status`. It is replaced
 //! atomically and changed under a lock, so several shells can run muxguard at once.
@@ -25,7 +26,7 @@ const MAX_REMEMBERED_ANSWERS: usize = 256;
 const REFRESH_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct State {
+pub struct StateFile {
     #[serde(default)]
     schema: u32,
     #[serde(default)]
@@ -70,22 +71,16 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-impl State {
+impl StateFile {
     /// The saved state; empty when there is none or it cannot be read.
-    pub fn load() -> State {
+    pub fn load() -> StateFile {
         state_dir()
             .and_then(|dir| fs::read(dir.join("state.json")).ok())
-            .and_then(|bytes| serde_json::from_slice::<State>(&bytes).ok())
+            .and_then(|bytes| serde_json::from_slice::<StateFile>(&bytes).ok())
             .filter(|state| state.schema == SCHEMA)
             .unwrap_or_default()
     }
-}
 
-fn answer_key(ssh_args: &[String]) -> String {
-    serde_json::to_string(ssh_args).unwrap_or_default()
-}
-
-impl State {
     /// The remembered `ssh -G` answer for these arguments, if its fingerprint still matches.
     pub fn remembered_answer(&self, ssh_args: &[String], fingerprint: &str) -> Option<Resolved> {
         self.resolved
@@ -93,6 +88,10 @@ impl State {
             .filter(|remembered| remembered.fingerprint == fingerprint)
             .map(|remembered| remembered.answer.clone())
     }
+}
+
+fn answer_key(ssh_args: &[String]) -> String {
+    serde_json::to_string(ssh_args).unwrap_or_default()
 }
 
 /// Remembers what `ssh -G` answered. Best effort, like every state write.
@@ -109,24 +108,30 @@ pub fn remember_answer(ssh_args: &[String], fingerprint: &str, answer: &Resolved
     });
 }
 
-/// Records that `check` resolved `path` for this destination. Best effort: a failure to write
-/// is not the user's problem, so it is ignored.
-pub fn record_resolved(path: &Path, destination: Option<&str>, alias: Option<&str>) {
+/// Records that `check` resolved `path` for this destination, unless `known` (the state as
+/// loaded) has it already. Best effort: a failure to write is not the user's problem, so it is
+/// ignored.
+pub fn record_resolved(
+    known: &StateFile,
+    path: &Path,
+    destination: Option<&str>,
+    alias: Option<&str>,
+) {
     let Some(dir) = state_dir() else { return };
     let seen = Seen {
         destination: destination.map(str::to_string),
         alias: alias.map(str::to_string),
         seen: now(),
     };
-    let up_to_date = |state: &State| {
+    let up_to_date = |state: &StateFile| {
         state.sockets.get(path).is_some_and(|known| {
             known.destination == seen.destination
                 && known.alias == seen.alias
                 && seen.seen.saturating_sub(known.seen) < REFRESH_AFTER.as_secs()
         })
     };
-    // Read without the lock first: the common case is that nothing needs writing.
-    if up_to_date(&State::load()) {
+    // The common case is that nothing needs writing, and that needs no lock.
+    if up_to_date(known) {
         return;
     }
     let _ = update(&dir, |state| {
@@ -139,13 +144,13 @@ pub fn record_resolved(path: &Path, destination: Option<&str>, alias: Option<&st
 }
 
 /// Read-modify-write under an exclusive lock; `change` returns whether it changed anything.
-fn update(dir: &Path, change: impl FnOnce(&mut State) -> bool) -> std::io::Result<()> {
+fn update(dir: &Path, change: impl FnOnce(&mut StateFile) -> bool) -> std::io::Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
     let _lock = lock(&dir.join("state.lock"))?;
-    let mut state = State::load();
+    let mut state = StateFile::load();
     if !change(&mut state) {
         return Ok(());
     }
@@ -164,7 +169,7 @@ fn update(dir: &Path, change: impl FnOnce(&mut State) -> bool) -> std::io::Resul
     fs::rename(&temporary, dir.join("state.json"))
 }
 
-fn prune(state: &mut State) {
+fn prune(state: &mut StateFile) {
     let cutoff = now().saturating_sub(FORGET_AFTER.as_secs());
     state.sockets.retain(|_, seen| seen.seen >= cutoff);
     state
@@ -213,7 +218,7 @@ mod tests {
 
     #[test]
     fn prune_keeps_the_newest() {
-        let mut state = State::default();
+        let mut state = StateFile::default();
         let now = now();
         for i in 0..(MAX_ENTRIES as u64 + 5) {
             let seen = Seen {
@@ -262,6 +267,6 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        assert_eq!(State::load().sockets.len(), 8);
+        assert_eq!(StateFile::load().sockets.len(), 8);
     }
 }

@@ -14,7 +14,7 @@ use crate::fsentry::{self, Removal};
 use crate::master;
 use crate::output::{self, SCHEMA, Style};
 use crate::ssh;
-use crate::state;
+use crate::state::{self, StateFile};
 
 /// What `--fix` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,7 +63,8 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
 
 /// Resolves the command line with `ssh -G` and asks the master at its ControlPath.
 fn check_destination(ssh_args: &[String], timeout: Duration) -> Result<SocketReport> {
-    let resolved = ssh::resolve(ssh_args, Deadline::after(timeout))?;
+    let known = StateFile::load();
+    let resolved = ssh::resolve(ssh_args, Deadline::after(timeout), &known)?;
     let path = match &resolved.control_path {
         None => {
             let mut report = SocketReport::new(
@@ -78,6 +79,7 @@ fn check_destination(ssh_args: &[String], timeout: Duration) -> Result<SocketRep
         Some(path) => path,
     };
     state::record_resolved(
+        &known,
         path,
         resolved.destination.as_deref(),
         resolved.alias.as_deref(),
