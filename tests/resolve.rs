@@ -137,25 +137,19 @@ fn a_changed_config_or_include_is_asked_again() {
 
 #[test]
 fn environment_variables_the_config_uses_are_part_of_the_question() {
-    let env = TestEnv::new();
+    let env = TestEnv::with_extra_config("Host alpha\n  ControlPath ${MG_SOCKETS}/%C\n");
     let ssh = CountingSsh::new(&env);
-    let base = fs::read_to_string(&env.ssh_config).unwrap();
-    let config = env.root.join("with_env");
-    fs::write(
-        &config,
-        format!("Host alpha\n  ControlPath ${{MG_SOCKETS}}/%C\n{base}"),
-    )
-    .unwrap();
+    let config = &env.ssh_config;
     let one = ssh
-        .check(&env, &config, "alpha", &[("MG_SOCKETS", "/tmp/one")])
+        .check(&env, config, "alpha", &[("MG_SOCKETS", "/tmp/one")])
         .json();
     let again = ssh
-        .check(&env, &config, "alpha", &[("MG_SOCKETS", "/tmp/one")])
+        .check(&env, config, "alpha", &[("MG_SOCKETS", "/tmp/one")])
         .json();
     assert_eq!(ssh.questions(), 1);
     assert_eq!(one, again);
     let two = ssh
-        .check(&env, &config, "alpha", &[("MG_SOCKETS", "/tmp/two")])
+        .check(&env, config, "alpha", &[("MG_SOCKETS", "/tmp/two")])
         .json();
     assert_eq!(ssh.questions(), 2);
     assert!(two["path"].as_str().unwrap().starts_with("/tmp/two/"));
@@ -163,17 +157,10 @@ fn environment_variables_the_config_uses_are_part_of_the_question() {
 
 #[test]
 fn match_exec_is_asked_every_time() {
-    let env = TestEnv::new();
+    let env = TestEnv::with_extra_config("Match exec true\n  ServerAliveInterval 15\n");
     let ssh = CountingSsh::new(&env);
-    let base = fs::read_to_string(&env.ssh_config).unwrap();
-    let config = env.root.join("with_exec");
-    fs::write(
-        &config,
-        format!("Match exec true\n  ServerAliveInterval 15\n{base}"),
-    )
-    .unwrap();
     for expected in 1..=3 {
-        ssh.check(&env, &config, "alpha", &[]);
+        ssh.check(&env, &env.ssh_config, "alpha", &[]);
         assert_eq!(ssh.questions(), expected);
     }
 }
