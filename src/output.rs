@@ -8,6 +8,17 @@ use crate::classify::{SocketReport, State};
 
 pub const SCHEMA: u32 = 1;
 
+/// Maps the result of writing the output: a reader that went away (`muxguard status | head`)
+/// is not an error.
+pub fn written(result: io::Result<()>) -> crate::error::Result<()> {
+    match result {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(
+            crate::error::Error::Failed(format!("cannot write the output: {error}")),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Prints one JSON object and a newline.
 pub fn print_json(value: &impl Serialize) -> io::Result<()> {
     let mut stdout = io::stdout().lock();

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::classify::{self, SocketReport, State};
 use crate::cli::CheckArgs;
 use crate::deadline::Deadline;
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{ExitCode, Result};
 use crate::fsentry::{self, Removal};
 use crate::master;
 use crate::output::{self, SCHEMA, Style};
@@ -35,7 +35,7 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
     } else {
         (Action::None, false)
     };
-    if args.json {
+    output::written(if args.json {
         #[derive(Serialize)]
         struct CheckJson<'a> {
             schema: u32,
@@ -50,8 +50,7 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
         })
     } else {
         print_line(&report, (!args.fix).then(|| repair_command(&args)))
-    }
-    .map_err(|e| Error::Failed(format!("cannot write the output: {e}")))?;
+    })?;
 
     let ready = matches!(report.state, State::Live | State::Absent | State::Disabled);
     Ok(if ready || repaired {

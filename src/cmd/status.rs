@@ -22,7 +22,7 @@ const BIRTH_GRACE: Duration = Duration::from_secs(10);
 
 pub fn run(args: StatusArgs) -> Result<ExitCode> {
     let sockets = survey(&args)?;
-    if args.json {
+    output::written(if args.json {
         #[derive(Serialize)]
         struct StatusJson<'a> {
             schema: u32,
@@ -34,8 +34,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         })
     } else {
         print_table(&sockets)
-    }
-    .map_err(|e| Error::Failed(format!("cannot write the output: {e}")))?;
+    })?;
     Ok(ExitCode::Success)
 }
 
