@@ -65,7 +65,7 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__check)
-            opts="-h --fix --json --path --timeout --help"
+            opts="-h --fix --probe --json --path --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,7 +175,7 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__status)
-            opts="-F -h --json --dir --timeout --help"
+            opts="-F -h --json --probe --dir --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

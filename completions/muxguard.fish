@@ -33,13 +33,15 @@ complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "completions" -d '
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l path -d 'Check this socket instead of resolving one from ssh arguments' -r -F
 complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
-complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l fix -d 'Repair what is broken: remove a stale socket, end a hung master'
+complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l fix -d 'Repair what is broken: remove a stale socket, end a hung or unreachable master'
+complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l probe -d 'Prove the link: a round trip through the master to the server (default: only when something suggests the link died, see MUXGUARD_PROBE)'
 complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l json -d 'Print one JSON object instead of a line of text'
 complete -c muxguard -n "__fish_muxguard_using_subcommand check" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand status" -s F -d 'ssh config file to read ControlPath templates from, instead of your own and the system\'s' -r -F
 complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l dir -d 'One more directory to look for control sockets in (repeatable)' -r -F
 complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l json -d 'Print one JSON object instead of a table'
+complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l probe -d 'Also prove each live master\'s link with a round trip to its server (this connects to every live master)'
 complete -c muxguard -n "__fish_muxguard_using_subcommand status" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -s h -l help -d 'Print help'

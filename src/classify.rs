@@ -21,6 +21,7 @@ pub enum State {
     Live,
     Stale,
     Hung,
+    Unreachable,
     Foreign,
     Orphan,
     Absent,
@@ -33,6 +34,7 @@ impl State {
             State::Live => "live",
             State::Stale => "stale",
             State::Hung => "hung",
+            State::Unreachable => "unreachable",
             State::Foreign => "foreign",
             State::Orphan => "orphan",
             State::Absent => "absent",
@@ -51,6 +53,8 @@ pub struct SocketReport {
     pub alias: Option<String>,
     pub age_s: Option<u64>,
     pub detail: Option<String>,
+    /// Milliseconds a round trip through the master to the server took, when it was probed.
+    pub round_trip_ms: Option<f64>,
     /// The file that was classified, so that a repair can make sure it acts on that same file.
     #[serde(skip)]
     pub file: Option<FileInfo>,
@@ -69,6 +73,7 @@ impl SocketReport {
             alias: None,
             age_s: None,
             detail: Some(detail.into()),
+            round_trip_ms: None,
             file: None,
             listener: None,
         }
@@ -197,14 +202,20 @@ fn from_holder(path: &Path, info: &FileInfo, process: &Process, how: &str) -> So
 }
 
 /// Classifies by asking the master (HELLO + ALIVE_CHECK), for a caller about to use it.
-pub fn classify_active(path: &Path, timeout: Duration) -> SocketReport {
+/// A live master comes with its connection, for a probe.
+pub fn classify_active(path: &Path, timeout: Duration) -> (SocketReport, Option<MuxClient>) {
     let info = match look(path) {
         Ok(info) => info,
-        Err(report) => return *report,
+        Err(report) => return (*report, None),
     };
     let deadline = Deadline::after(timeout);
-    let answer = MuxClient::connect(path, deadline).and_then(|mut client| client.alive_check());
-    match answer {
+    let answer = MuxClient::connect(path, deadline)
+        .and_then(|mut client| client.alive_check().map(|pid| (client, pid)));
+    let (client, answer) = match answer {
+        Ok((client, pid)) => (Some(client), Ok(pid)),
+        Err(error) => (None, Err(error)),
+    };
+    let report = match answer {
         Ok(pid) => SocketReport {
             pid: Some(pid),
             ..SocketReport::for_file(
@@ -243,7 +254,8 @@ pub fn classify_active(path: &Path, timeout: Duration) -> SocketReport {
             State::Foreign,
             format!("cannot talk to it: {error}"),
         ),
-    }
+    };
+    (report, client)
 }
 
 /// A listener that accepted but gave no mux answer in time: hung if it is an ssh, foreign if

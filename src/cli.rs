@@ -70,9 +70,14 @@ pub enum Shell {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Repair what is broken: remove a stale socket, end a hung master
+    /// Repair what is broken: remove a stale socket, end a hung or unreachable master
     #[arg(long)]
     pub fix: bool,
+
+    /// Prove the link: a round trip through the master to the server (default: only when
+    /// something suggests the link died, see MUXGUARD_PROBE)
+    #[arg(long)]
+    pub probe: bool,
 
     /// Print one JSON object instead of a line of text
     #[arg(long)]
@@ -97,6 +102,11 @@ pub struct StatusArgs {
     /// Print one JSON object instead of a table
     #[arg(long)]
     pub json: bool,
+
+    /// Also prove each live master's link with a round trip to its server (this connects to
+    /// every live master)
+    #[arg(long)]
+    pub probe: bool,
 
     /// ssh config file to read ControlPath templates from, instead of your own and the system's
     #[arg(short = 'F', value_name = "FILE")]

@@ -9,7 +9,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args, cli.timeout),
-        Command::Status(args) => cmd::status::run(args),
+        Command::Status(args) => cmd::status::run(args, cli.timeout),
         Command::Completions(args) => cmd::completions::run(args),
     };
     match result {

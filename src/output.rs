@@ -46,11 +46,11 @@ impl Style {
             return text;
         }
         let code = match state {
-            State::Live => "32",                    // green
-            State::Absent | State::Disabled => "2", // dim
-            State::Stale => "33",                   // yellow
-            State::Hung | State::Orphan => "31",    // red
-            State::Foreign => "35",                 // magenta
+            State::Live => "32",                                      // green
+            State::Absent | State::Disabled => "2",                   // dim
+            State::Stale => "33",                                     // yellow
+            State::Hung | State::Unreachable | State::Orphan => "31", // red
+            State::Foreign => "35",                                   // magenta
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }

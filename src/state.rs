@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
+use crate::netstate::Snapshot;
 use crate::ssh::Resolved;
 
 const SCHEMA: u32 = 1;
@@ -34,6 +35,19 @@ pub struct StateFile {
     /// What `ssh -G` answered, by command line (a JSON array of the arguments).
     #[serde(default)]
     resolved: BTreeMap<String, RememberedAnswer>,
+    /// When each master was last seen working: a round trip to its server completed, or it was
+    /// first seen young (it had just authenticated).
+    #[serde(default)]
+    working: BTreeMap<PathBuf, SeenWorking>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenWorking {
+    pub pid: i32,
+    /// Unix time, for forgetting old entries.
+    pub at: u64,
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +95,14 @@ impl StateFile {
             .unwrap_or_default()
     }
 
+    /// When the master `pid` at `path` was last seen working, if it was.
+    pub fn seen_working(&self, path: &Path, pid: i32) -> Option<&Snapshot> {
+        self.working
+            .get(path)
+            .filter(|seen| seen.pid == pid)
+            .map(|seen| &seen.snapshot)
+    }
+
     /// The remembered `ssh -G` answer for these arguments, if its fingerprint still matches.
     pub fn remembered_answer(&self, ssh_args: &[String], fingerprint: &str) -> Option<Resolved> {
         self.resolved
@@ -104,6 +126,20 @@ pub fn remember_answer(ssh_args: &[String], fingerprint: &str, answer: &Resolved
     };
     let _ = update(&dir, |state| {
         state.resolved.insert(answer_key(ssh_args), remembered);
+        true
+    });
+}
+
+/// Records that the master `pid` at `path` was seen working just now.
+pub fn record_working(path: &Path, pid: i32, snapshot: Snapshot) {
+    let Some(dir) = state_dir() else { return };
+    let seen = SeenWorking {
+        pid,
+        at: now(),
+        snapshot,
+    };
+    let _ = update(&dir, |state| {
+        state.working.insert(path.to_path_buf(), seen);
         true
     });
 }

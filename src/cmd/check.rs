@@ -10,9 +10,12 @@ use crate::classify::{self, SocketReport, State};
 use crate::cli::CheckArgs;
 use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
-use crate::fsentry::{self, Removal};
+use crate::fsentry::{self, FileInfo, Removal};
 use crate::master;
+use crate::mux::MuxClient;
+use crate::netstate::Snapshot;
 use crate::output::{self, SCHEMA, Style};
+use crate::probe::{self, ProbeMode};
 use crate::ssh;
 use crate::state::{self, StateFile};
 
@@ -26,10 +29,30 @@ pub enum Action {
 }
 
 pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
-    let mut report = match &args.path {
-        Some(path) => classify::classify_active(path, timeout),
-        None => check_destination(&args.ssh_args, timeout)?,
+    let mode = if args.probe {
+        ProbeMode::Always
+    } else {
+        ProbeMode::from_env()?
     };
+    let known = StateFile::load();
+    let (mut report, client, control_master) = match &args.path {
+        Some(path) => {
+            let (report, client) = classify::classify_active(path, timeout);
+            (report, client, None)
+        }
+        None => check_destination(&args.ssh_args, timeout, &known)?,
+    };
+    if let Some(mut client) = client {
+        if let Some((why, now)) = reason_to_probe(mode, &known, &report, control_master.as_deref())
+        {
+            probe::probe(&mut client, &mut report, timeout, now);
+            if let Some(why) = why {
+                report.detail = report
+                    .detail
+                    .map(|detail| format!("{detail} (probed: {why})"));
+            }
+        }
+    }
     let (action, repaired) = if args.fix {
         repair(&mut report)
     } else {
@@ -49,7 +72,10 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
             action,
         })
     } else {
-        print_line(&report, (!args.fix).then(|| repair_command(&args)))
+        print_line(
+            &report,
+            (!args.fix).then(|| repair_command(&args, report.state)),
+        )
     })?;
 
     let ready = matches!(report.state, State::Live | State::Absent | State::Disabled);
@@ -60,10 +86,45 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
     })
 }
 
+/// Whether a live master's link is worth a round trip now: `Some` with the reason (none when
+/// the probe was asked for) and the moment's snapshot. A master seen for the first time while
+/// young is recorded as working instead.
+fn reason_to_probe(
+    mode: ProbeMode,
+    known: &StateFile,
+    report: &SocketReport,
+    control_master: Option<&str>,
+) -> Option<(Option<String>, Snapshot)> {
+    // An `ask` master would pop up a confirmation for the forwarding the probe asks for.
+    let asks = matches!(control_master, Some("ask" | "autoask"));
+    if report.state != State::Live || asks || mode == ProbeMode::Never {
+        return None;
+    }
+    let now = Snapshot::now();
+    if mode == ProbeMode::Always {
+        return Some((None, now));
+    }
+    let (path, pid) = (report.path.as_deref()?, report.pid?);
+    let seen_working = known.seen_working(path, pid);
+    let age = report.file.as_ref().and_then(FileInfo::age);
+    match probe::doubt(seen_working, age, &now) {
+        Some(why) => Some((Some(why), now)),
+        None => {
+            if seen_working.is_none() {
+                state::record_working(path, pid, now);
+            }
+            None
+        }
+    }
+}
+
+/// What the destination's ControlPath holds, the master's connection when it answered, and
+/// the ControlMaster setting.
+type Checked = (SocketReport, Option<MuxClient>, Option<String>);
+
 /// Resolves the command line with `ssh -G` and asks the master at its ControlPath.
-fn check_destination(ssh_args: &[String], timeout: Duration) -> Result<SocketReport> {
-    let known = StateFile::load();
-    let resolved = ssh::resolve(ssh_args, Deadline::after(timeout), &known)?;
+fn check_destination(ssh_args: &[String], timeout: Duration, known: &StateFile) -> Result<Checked> {
+    let resolved = ssh::resolve(ssh_args, Deadline::after(timeout), known)?;
     let path = match &resolved.control_path {
         None => {
             let mut report = SocketReport::new(
@@ -73,27 +134,28 @@ fn check_destination(ssh_args: &[String], timeout: Duration) -> Result<SocketRep
             );
             report.destination = resolved.destination;
             report.alias = resolved.alias;
-            return Ok(report);
+            return Ok((report, None, Some(resolved.control_master)));
         }
         Some(path) => path,
     };
     state::record_resolved(
-        &known,
+        known,
         path,
         resolved.destination.as_deref(),
         resolved.alias.as_deref(),
     );
-    let mut report = classify::classify_active(path, timeout);
+    let (mut report, client) = classify::classify_active(path, timeout);
     if report.state == State::Absent && resolved.control_master == "false" {
         report.state = State::Disabled;
         report.detail = Some("ControlMaster no and no master is running".into());
     }
     report.destination = resolved.destination;
     report.alias = resolved.alias;
-    Ok(report)
+    Ok((report, client, Some(resolved.control_master)))
 }
 
-/// Repairs a stale or hung socket so that the next ssh builds a fresh master. Foreign things
+/// Repairs a stale socket or a hung or unreachable master so that the next ssh builds a fresh
+/// master. Foreign things
 /// are never touched. Returns the action and whether ssh can now go ahead.
 fn repair(report: &mut SocketReport) -> (Action, bool) {
     let outcome = match (report.state, &report.path, &report.file) {
@@ -106,7 +168,9 @@ fn repair(report: &mut SocketReport) -> (Action, bool) {
             )),
             Err(error) => Err(format!("cannot remove it: {error}")),
         },
-        (State::Hung, _, _) => master::end_unresponsive(report).map(|done| (Action::Reset, done)),
+        (State::Hung | State::Unreachable, _, _) => {
+            master::end(report).map(|done| (Action::Reset, done))
+        }
         (State::Foreign, _, _) => Err("not touched: it is not your own control socket".into()),
         _ => return (Action::None, false),
     };
@@ -124,14 +188,20 @@ fn repair(report: &mut SocketReport) -> (Action, bool) {
 }
 
 /// The command that would repair what this one found, for the hint.
-fn repair_command(args: &CheckArgs) -> String {
+fn repair_command(args: &CheckArgs, state: State) -> String {
+    // Without the probe, an unreachable master looks live and is left alone.
+    let probe = if state == State::Unreachable {
+        " --probe"
+    } else {
+        ""
+    };
     match &args.path {
         Some(path) => format!(
-            "muxguard check --fix --path {}",
+            "muxguard check --fix{probe} --path {}",
             ssh::shell_words(&[path.display().to_string()])
         ),
         None => format!(
-            "muxguard check --fix -- {}",
+            "muxguard check --fix{probe} -- {}",
             ssh::shell_words(&args.ssh_args)
         ),
     }
@@ -151,7 +221,11 @@ fn print_line(report: &SocketReport, repair_hint: Option<String>) -> io::Result<
         line.push_str(&format!("  {}", style.dim(&format!("({detail})"))));
     }
     writeln!(io::stdout().lock(), "{line}")?;
-    if let Some(hint) = repair_hint.filter(|_| matches!(report.state, State::Stale | State::Hung)) {
+    let fixable = matches!(
+        report.state,
+        State::Stale | State::Hung | State::Unreachable
+    );
+    if let Some(hint) = repair_hint.filter(|_| fixable) {
         eprintln!("muxguard: repair it with: {hint}");
     }
     Ok(())

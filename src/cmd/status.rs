@@ -13,15 +13,20 @@ use crate::discover;
 use crate::error::{Error, ExitCode, Result};
 use crate::fsentry::FileKind;
 use crate::listeners::{ListenerTable, master_path_of};
+use crate::netstate::Snapshot;
 use crate::output::{self, SCHEMA, Style};
+use crate::probe;
 use crate::procs;
 
 /// A master binds `<ControlPath>.<16 characters>` and links the ControlPath a moment later; a
 /// young file of that shape may be a master being born.
 const BIRTH_GRACE: Duration = Duration::from_secs(10);
 
-pub fn run(args: StatusArgs) -> Result<ExitCode> {
-    let sockets = survey(&args)?;
+pub fn run(args: StatusArgs, timeout: Duration) -> Result<ExitCode> {
+    let mut sockets = survey(&args)?;
+    if args.probe {
+        probe_live_masters(&mut sockets, timeout);
+    }
     output::written(if args.json {
         #[derive(Serialize)]
         struct StatusJson<'a> {
@@ -110,6 +115,32 @@ pub fn survey(args: &StatusArgs) -> Result<Vec<SocketReport>> {
     Ok(sockets)
 }
 
+/// Asks every live master and proves its link, all at once, so that the whole takes about one
+/// timeout however many links are dead.
+fn probe_live_masters(sockets: &mut [SocketReport], timeout: Duration) {
+    let now = Snapshot::now();
+    std::thread::scope(|scope| {
+        for report in sockets
+            .iter_mut()
+            .filter(|report| report.state == State::Live)
+        {
+            let now = now.clone();
+            scope.spawn(move || {
+                let Some(path) = report.path.clone() else {
+                    return;
+                };
+                let (mut fresh, client) = classify::classify_active(&path, timeout);
+                fresh.destination = report.destination.take();
+                fresh.alias = report.alias.take();
+                if let Some(mut client) = client {
+                    probe::probe(&mut client, &mut fresh, timeout, now);
+                }
+                *report = fresh;
+            });
+        }
+    });
+}
+
 fn print_table(sockets: &[SocketReport]) -> io::Result<()> {
     let mut out = io::stdout().lock();
     if sockets.is_empty() {
@@ -140,7 +171,7 @@ fn print_table(sockets: &[SocketReport]) -> io::Result<()> {
                 .unwrap_or(0)
         })
         .collect();
-    let state_width = 7;
+    let state_width = "unreachable".len();
     writeln!(
         out,
         "{}",

@@ -1,20 +1,28 @@
 //! A blocking mux client in which every read and write is bounded by one deadline.
 
 use std::fmt;
+use std::fs::File;
+use std::io::IoSlice;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::poll::PollFlags;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, connect, sendmsg, socket,
+};
 
 use super::wire::{
-    BodyReader, MAX_BODY, MSG_ALIVE, MSG_ALIVE_CHECK, MSG_FAILURE, MSG_HELLO, MSG_OK,
-    MSG_PERMISSION_DENIED, MSG_STOP_LISTENING, MSG_TERMINATE, MessageBuilder, PROTOCOL_VERSION,
+    BodyReader, MAX_BODY, MSG_ALIVE, MSG_ALIVE_CHECK, MSG_FAILURE, MSG_HELLO, MSG_NEW_STDIO_FWD,
+    MSG_OK, MSG_PERMISSION_DENIED, MSG_SESSION_OPENED, MSG_STOP_LISTENING, MSG_TERMINATE,
+    MessageBuilder, PROTOCOL_VERSION,
 };
 use crate::deadline::Deadline;
+
+/// The master's reply when the server refused a channel open: an answer from the server.
+const REFUSED_BY_SERVER: &str = "Session open refused by peer";
 
 #[derive(Debug)]
 pub enum MuxError {
@@ -118,12 +126,54 @@ impl MuxClient {
         self.request(MSG_STOP_LISTENING, MSG_OK).map(drop)
     }
 
-    /// Sends a request that carries only its id, checks that the reply has the expected type
-    /// and echoes the id, and returns the reply's fields after the id.
+    /// Proves that the server can be reached through the master. The master is asked to open a
+    /// stdio forwarding to port 0 of the server's own loopback: it answers only once the server
+    /// has answered the channel open, and the server can only refuse it (nothing listens on
+    /// port 0). No command runs, no session starts, no packet leaves the server. The server logs
+    /// the refusal: `connect_to 127.0.0.1 port 0: failed.` (ERROR), and a master whose LogLevel
+    /// is INFO prints `channel N: open failed: connect failed: Connection refused` on its stderr.
+    ///
+    /// `Err(Timeout)` means no answer came from the server before the deadline. The master
+    /// survives a probe abandoned at the deadline: it keeps the request until the server answers.
+    pub fn probe_server_within(&mut self, timeout: std::time::Duration) -> Result<(), MuxError> {
+        self.deadline = Deadline::after(timeout);
+        let null = File::options().read(true).write(true).open("/dev/null")?;
+        let result = self.request_with_fds(
+            MSG_NEW_STDIO_FWD,
+            MSG_SESSION_OPENED,
+            |message| message.string(b"").string(b"127.0.0.1").u32(0),
+            // The master waits for both descriptors with no timeout, frozen for every client:
+            // they go right after the request.
+            &[null.as_raw_fd(), null.as_raw_fd()],
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(MuxError::Denied(reason)) if reason == REFUSED_BY_SERVER => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sends a request that carries only its id; see `request_with_fds`.
     fn request(&mut self, msg_type: u32, reply_type: u32) -> Result<Vec<u8>, MuxError> {
+        self.request_with_fds(msg_type, reply_type, |message| message, &[])
+    }
+
+    /// Sends a request (its id, then what `fields` adds), then each fd in a message of its own,
+    /// checks that the reply has the expected type and echoes the id, and returns the reply's
+    /// fields after the id.
+    fn request_with_fds(
+        &mut self,
+        msg_type: u32,
+        reply_type: u32,
+        fields: impl FnOnce(MessageBuilder) -> MessageBuilder,
+        fds: &[RawFd],
+    ) -> Result<Vec<u8>, MuxError> {
         let request_id = self.next_request_id;
         self.next_request_id += 1;
-        self.send(&MessageBuilder::new(msg_type).u32(request_id).finish())?;
+        self.send(&fields(MessageBuilder::new(msg_type).u32(request_id)).finish())?;
+        for &fd in fds {
+            self.send_fd(fd)?;
+        }
         let mut body = self.receive()?;
         let mut reader = BodyReader::new(&body);
         let truncated = |_| MuxError::Protocol("its reply is truncated".into());
@@ -160,6 +210,26 @@ impl MuxClient {
             }
         }
         Ok(())
+    }
+
+    /// Passes a file descriptor: one data byte carrying it, as the master reads them.
+    fn send_fd(&mut self, fd: RawFd) -> Result<(), MuxError> {
+        let fds = [fd];
+        loop {
+            let sent = sendmsg::<()>(
+                self.stream.as_raw_fd(),
+                &[IoSlice::new(&[0])],
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            );
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT)?,
+                Err(Errno::EINTR) => {}
+                Err(errno) => return Err(MuxError::Io(errno.into())),
+            }
+        }
     }
 
     /// Reads one framed message and returns its body.

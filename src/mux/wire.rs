@@ -9,12 +9,14 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub const MSG_HELLO: u32 = 0x0000_0001;
 pub const MSG_ALIVE_CHECK: u32 = 0x1000_0004;
 pub const MSG_TERMINATE: u32 = 0x1000_0005;
+pub const MSG_NEW_STDIO_FWD: u32 = 0x1000_0008;
 pub const MSG_STOP_LISTENING: u32 = 0x1000_0009;
 
 pub const MSG_OK: u32 = 0x8000_0001;
 pub const MSG_PERMISSION_DENIED: u32 = 0x8000_0002;
 pub const MSG_FAILURE: u32 = 0x8000_0003;
 pub const MSG_ALIVE: u32 = 0x8000_0005;
+pub const MSG_SESSION_OPENED: u32 = 0x8000_0006;
 
 /// Builds one framed message.
 pub struct MessageBuilder {
@@ -31,6 +33,12 @@ impl MessageBuilder {
 
     pub fn u32(mut self, value: u32) -> Self {
         self.bytes.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    pub fn string(mut self, value: &[u8]) -> Self {
+        self = self.u32(value.len() as u32);
+        self.bytes.extend_from_slice(value);
         self
     }
 
@@ -82,6 +90,19 @@ mod tests {
             .u32(PROTOCOL_VERSION)
             .finish();
         assert_eq!(hello, [0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 4]);
+    }
+
+    #[test]
+    fn builds_strings() {
+        let message = MessageBuilder::new(MSG_NEW_STDIO_FWD)
+            .u32(7)
+            .string(b"")
+            .string(b"h")
+            .finish();
+        let expected = [
+            0, 0, 0, 17, 0x10, 0, 0, 8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 1, b'h',
+        ];
+        assert_eq!(message, expected);
     }
 
     #[test]

@@ -336,6 +336,21 @@ impl TestEnv {
         descendants(self.sshd.borrow().id() as i32)
     }
 
+    /// Stops (SIGSTOP) or resumes (SIGCONT) the server side of every connection: the links of
+    /// the masters go dead while the masters themselves still answer.
+    pub fn signal_server_side(&self, signal: Signal) {
+        let pids = self.server_pids();
+        assert!(!pids.is_empty(), "no connection to the server");
+        for pid in pids {
+            kill(Pid::from_raw(pid), signal).expect("signal a server process");
+        }
+    }
+
+    /// What the server logged so far (LogLevel INFO).
+    pub fn sshd_log(&self) -> String {
+        fs::read_to_string(self.root.join("sshd/sshd.log")).unwrap_or_default()
+    }
+
     /// The built muxguard, isolated from the user's own state and settings.
     pub fn muxguard(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_muxguard"));

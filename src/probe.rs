@@ -1,0 +1,156 @@
+//! Proving the link from a master to its server, and knowing when that is worth a round trip.
+//!
+//! A master whose TCP link died (suspend, new network, a NAT that dropped an idle connection)
+//! still answers ALIVE_CHECK at once, while every new session through it hangs. Only a round
+//! trip to the server tells; `auto` spends one only when something suggests the link died.
+
+use std::time::{Duration, Instant};
+
+use crate::classify::{SocketReport, State};
+use crate::error::{Error, Result};
+use crate::mux::{MuxClient, MuxError};
+use crate::netstate::Snapshot;
+use crate::state;
+
+/// A master not seen working for this long is probed: idle connections are what NATs and
+/// firewalls drop silently.
+const LONG_IDLE: Duration = Duration::from_secs(10 * 60);
+/// A master this young has just authenticated: its link worked a moment ago.
+const YOUNG: Duration = Duration::from_secs(60);
+/// More time than this spent suspended counts as a suspend.
+const SUSPEND: Duration = Duration::from_secs(1);
+
+/// When `check` proves the link by itself (`MUXGUARD_PROBE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeMode {
+    /// Only when something suggests the link died.
+    Auto,
+    Always,
+    Never,
+}
+
+impl ProbeMode {
+    pub fn from_env() -> Result<ProbeMode> {
+        match std::env::var("MUXGUARD_PROBE").as_deref() {
+            Err(_) | Ok("") | Ok("auto") => Ok(ProbeMode::Auto),
+            Ok("always") => Ok(ProbeMode::Always),
+            Ok("never") => Ok(ProbeMode::Never),
+            Ok(other) => Err(Error::Usage(format!(
+                "MUXGUARD_PROBE is '{other}': use auto, always or never"
+            ))),
+        }
+    }
+}
+
+/// Why the link of a live master is in doubt, comparing the moment it was last seen working
+/// with now; `None` when nothing suggests it died.
+pub fn doubt(
+    seen_working: Option<&Snapshot>,
+    socket_age: Option<Duration>,
+    now: &Snapshot,
+) -> Option<String> {
+    let Some(then) = seen_working.filter(|then| then.boot_id == now.boot_id) else {
+        return match socket_age {
+            Some(age) if age < YOUNG => None,
+            _ => Some("it was never seen working".into()),
+        };
+    };
+    let idle = Duration::from_nanos(now.boottime_ns.saturating_sub(then.boottime_ns));
+    let awake = Duration::from_nanos(now.monotonic_ns.saturating_sub(then.monotonic_ns));
+    let suspended = idle.saturating_sub(awake);
+    if suspended > SUSPEND {
+        Some(format!(
+            "the machine was suspended for {} since it was last seen working",
+            crate::output::age(Some((suspended.as_secs_f64().round() as u64).max(1)))
+        ))
+    } else if now.network != then.network {
+        Some("the network changed since it was last seen working".into())
+    } else if idle > LONG_IDLE {
+        Some(format!(
+            "it was last seen working {} ago",
+            crate::output::age(Some(idle.as_secs_f64().round() as u64))
+        ))
+    } else {
+        None
+    }
+}
+
+/// Sends a round trip through a live master to its server, bounded by `timeout`. The report
+/// stays live with its round-trip time (and the master is recorded as seen working), or
+/// becomes unreachable.
+pub fn probe(client: &mut MuxClient, report: &mut SocketReport, timeout: Duration, now: Snapshot) {
+    let started = Instant::now();
+    let answer = client.probe_server_within(timeout);
+    let detail = report.detail.take().unwrap_or_default();
+    match answer {
+        Ok(()) => {
+            let round_trip = started.elapsed();
+            report.round_trip_ms = Some((round_trip.as_secs_f64() * 1e5).round() / 100.0);
+            report.detail = Some(format!(
+                "{detail}; the server answered in {:.1} ms",
+                round_trip.as_secs_f64() * 1e3
+            ));
+            if let (Some(path), Some(pid)) = (&report.path, report.pid) {
+                state::record_working(path, pid, now);
+            }
+        }
+        Err(MuxError::Timeout) => {
+            report.state = State::Unreachable;
+            report.detail = Some(format!(
+                "{detail}, but no round trip to the server completed in {timeout:?}: its link is dead"
+            ));
+        }
+        // The master would not forward (ControlMaster ask, a refusal of its own): no proof
+        // either way, so it stays live.
+        Err(error) => {
+            report.detail = Some(format!("{detail}; the link could not be probed: {error}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn snapshot(boottime_s: u64, monotonic_s: u64, network: &str) -> Snapshot {
+        Snapshot {
+            boot_id: "boot".into(),
+            boottime_ns: boottime_s * SECOND,
+            monotonic_ns: monotonic_s * SECOND,
+            network: network.into(),
+        }
+    }
+
+    #[test]
+    fn nothing_changed_is_no_doubt() {
+        let then = snapshot(100, 100, "home");
+        assert_eq!(doubt(Some(&then), None, &snapshot(160, 160, "home")), None);
+    }
+
+    #[test]
+    fn a_suspend_a_new_network_or_a_long_idle_is_doubt() {
+        let then = snapshot(100, 100, "home");
+        let suspended = doubt(Some(&then), None, &snapshot(1000, 130, "home")).unwrap();
+        assert!(suspended.contains("suspended for 14m"), "{suspended}");
+        let moved = doubt(Some(&then), None, &snapshot(130, 130, "office")).unwrap();
+        assert!(moved.contains("network changed"), "{moved}");
+        let idle = doubt(Some(&then), None, &snapshot(800, 800, "home")).unwrap();
+        assert!(idle.contains("11m ago"), "{idle}");
+    }
+
+    #[test]
+    fn unknown_masters_are_trusted_only_while_young() {
+        let now = snapshot(100, 100, "home");
+        assert_eq!(doubt(None, Some(Duration::from_secs(5)), &now), None);
+        assert!(doubt(None, Some(Duration::from_secs(300)), &now).is_some());
+        assert!(doubt(None, None, &now).is_some());
+        // A record from another boot says nothing about this one.
+        let other_boot = Snapshot {
+            boot_id: "other".into(),
+            ..snapshot(50, 50, "home")
+        };
+        assert!(doubt(Some(&other_boot), Some(Duration::from_secs(300)), &now).is_some());
+    }
+}
