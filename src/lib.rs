@@ -14,6 +14,7 @@ pub mod fsentry;
 pub mod listeners;
 pub mod master;
 pub mod mux;
+pub mod netlink;
 pub mod netstate;
 pub mod output;
 pub mod probe;

@@ -9,15 +9,13 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{
-    AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, recv, send, socket,
-};
+use nix::sys::socket::SockProtocol;
 
 use crate::fsentry::FileInfo;
+use crate::netlink::{self, ne_u32};
 
 #[derive(Debug, Clone)]
 pub struct Listener {
@@ -83,32 +81,16 @@ pub fn master_path_of(bound: &Path) -> Option<&Path> {
 }
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
 const TCP_LISTEN: u32 = 10;
 const UDIAG_SHOW_NAME: u32 = 0x1;
 const UDIAG_SHOW_VFS: u32 = 0x2;
 const UNIX_DIAG_NAME: u16 = 0;
 const UNIX_DIAG_VFS: u16 = 1;
-const NLMSG_HEADER_LEN: usize = 16;
 const UNIX_DIAG_MSG_LEN: usize = 16;
 
 fn sock_diag_listeners() -> io::Result<Vec<Listener>> {
-    let fd = socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkSockDiag,
-    )?;
-    let mut request = Vec::with_capacity(40);
-    request.extend_from_slice(&40u32.to_ne_bytes());
-    request.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    request.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    request.extend_from_slice(&1u32.to_ne_bytes()); // sequence number
-    request.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
     // struct unix_diag_req
+    let mut request = Vec::with_capacity(24);
     request.push(libc::AF_UNIX as u8);
     request.push(0); // protocol
     request.extend_from_slice(&0u16.to_ne_bytes()); // padding
@@ -116,30 +98,14 @@ fn sock_diag_listeners() -> io::Result<Vec<Listener>> {
     request.extend_from_slice(&0u32.to_ne_bytes()); // any inode
     request.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS).to_ne_bytes());
     request.extend_from_slice(&[0xff; 8]); // no cookie
-    send(fd.as_raw_fd(), &request, MsgFlags::empty())?;
-
     let mut listeners = Vec::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let received = recv(fd.as_raw_fd(), &mut buffer, MsgFlags::empty())?;
-        let mut messages = &buffer[..received];
-        while messages.len() >= NLMSG_HEADER_LEN {
-            let length = ne_u32(&messages[0..4]) as usize;
-            let msg_type = u16::from_ne_bytes([messages[4], messages[5]]);
-            if length < NLMSG_HEADER_LEN || length > messages.len() {
-                return Err(io::Error::other("malformed sock_diag answer"));
-            }
-            match msg_type {
-                NLMSG_DONE => return Ok(listeners),
-                NLMSG_ERROR => {
-                    let errno = i32::from_ne_bytes(messages[16..20].try_into().unwrap_or([0; 4]));
-                    return Err(io::Error::from_raw_os_error(-errno));
-                }
-                _ => listeners.extend(parse_unix_diag_msg(&messages[NLMSG_HEADER_LEN..length])),
-            }
-            messages = &messages[align4(length).min(messages.len())..];
-        }
-    }
+    netlink::dump(
+        SockProtocol::NetlinkSockDiag,
+        SOCK_DIAG_BY_FAMILY,
+        &request,
+        |body| listeners.extend(parse_unix_diag_msg(body)),
+    )?;
+    Ok(listeners)
 }
 
 fn parse_unix_diag_msg(body: &[u8]) -> Option<Listener> {
@@ -151,14 +117,7 @@ fn parse_unix_diag_msg(body: &[u8]) -> Option<Listener> {
         bound_path: None,
         file: None,
     };
-    let mut attributes = &body[UNIX_DIAG_MSG_LEN..];
-    while attributes.len() >= 4 {
-        let length = u16::from_ne_bytes([attributes[0], attributes[1]]) as usize;
-        let kind = u16::from_ne_bytes([attributes[2], attributes[3]]);
-        if length < 4 || length > attributes.len() {
-            break;
-        }
-        let payload = &attributes[4..length];
+    for (kind, payload) in netlink::attributes(&body[UNIX_DIAG_MSG_LEN..]) {
         match kind {
             // Abstract names start with a NUL byte and are no file.
             UNIX_DIAG_NAME if payload.first().is_some_and(|&b| b != 0) => {
@@ -175,7 +134,6 @@ fn parse_unix_diag_msg(body: &[u8]) -> Option<Listener> {
             }
             _ => {}
         }
-        attributes = &attributes[align4(length).min(attributes.len())..];
     }
     Some(listener)
 }
@@ -201,14 +159,6 @@ fn proc_net_unix_listeners(table: &str) -> Vec<Listener> {
             })
         })
         .collect()
-}
-
-fn ne_u32(bytes: &[u8]) -> u32 {
-    u32::from_ne_bytes(bytes[..4].try_into().unwrap_or([0; 4]))
-}
-
-fn align4(length: usize) -> usize {
-    (length + 3) & !3
 }
 
 #[cfg(test)]

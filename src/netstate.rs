@@ -1,27 +1,30 @@
 //! What a master's link depends on, as a snapshot to compare later: a suspend, a reboot or a
 //! change of network since a master was last seen working is a reason to suspect its link.
+//! `check` takes one on the way to every ssh, so it reads only clocks and one netlink dump.
 
-use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::net::IpAddr;
 
-use nix::ifaddrs::getifaddrs;
-use nix::net::if_::InterfaceFlags;
+use nix::sys::socket::SockProtocol;
 use nix::time::{ClockId, clock_gettime};
 use serde::{Deserialize, Serialize};
 
+use crate::netlink;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
-    /// Identifies this boot: clocks from another boot cannot be compared.
-    pub boot_id: String,
+    /// When this boot began, in Unix seconds: clocks from another boot cannot be compared.
+    pub booted_at: i64,
     /// CLOCK_BOOTTIME in nanoseconds: it keeps counting while the machine is suspended.
     pub boottime_ns: u64,
     /// CLOCK_MONOTONIC in nanoseconds: it stops while the machine is suspended, so between two
     /// snapshots BOOTTIME advancing more than MONOTONIC is time spent suspended.
     pub monotonic_ns: u64,
-    /// A fingerprint of the default routes and the addresses of the interfaces that are up.
+    /// A fingerprint of every address of every interface, loopback aside.
     pub network: String,
 }
+
+/// Wall-clock adjustments (NTP) move the computed boot time a little; a reboot moves it a lot.
+const BOOT_TIME_SLACK_S: i64 = 30;
 
 impl Snapshot {
     pub fn now() -> Snapshot {
@@ -30,65 +33,54 @@ impl Snapshot {
                 .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
                 .unwrap_or(0)
         };
+        let boottime_ns = nanos(ClockId::CLOCK_BOOTTIME);
+        let wall_s = nanos(ClockId::CLOCK_REALTIME) / 1_000_000_000;
         Snapshot {
-            boot_id: fs::read_to_string("/proc/sys/kernel/random/boot_id")
-                .map(|id| id.trim().to_string())
-                .unwrap_or_default(),
-            boottime_ns: nanos(ClockId::CLOCK_BOOTTIME),
+            booted_at: wall_s as i64 - (boottime_ns / 1_000_000_000) as i64,
+            boottime_ns,
             monotonic_ns: nanos(ClockId::CLOCK_MONOTONIC),
             network: network_fingerprint(),
         }
     }
+
+    pub fn same_boot(&self, other: &Snapshot) -> bool {
+        (self.booted_at - other.booted_at).abs() <= BOOT_TIME_SLACK_S
+    }
 }
 
-/// Default routes plus every address of every interface that is up, loopback aside.
+const RTM_GETADDR: u16 = 22;
+const IFADDRMSG_LEN: usize = 8;
+const IFA_ADDRESS: u16 = 1;
+const RT_SCOPE_HOST: u8 = 254;
+
+/// Every address of every interface but the loopback ones (scope host), with its interface
+/// and prefix: a master's TCP link rarely survives a change of any of them.
 fn network_fingerprint() -> String {
-    let mut facts: Vec<String> = Vec::new();
-    if let Ok(addresses) = getifaddrs() {
-        for interface in addresses {
-            if !interface.flags.contains(InterfaceFlags::IFF_UP)
-                || interface.flags.contains(InterfaceFlags::IFF_LOOPBACK)
-            {
-                continue;
-            }
-            let address = interface.address.as_ref().and_then(|address| {
-                address
-                    .as_sockaddr_in()
-                    .map(|v4| IpAddr::V4(v4.ip()))
-                    .or_else(|| address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
-            });
-            if let Some(address) = address {
-                facts.push(format!("{} {address}", interface.interface_name));
-            }
+    let mut facts: Vec<Vec<u8>> = Vec::new();
+    // struct ifaddrmsg, all families.
+    let request = [libc::AF_UNSPEC as u8, 0, 0, 0, 0, 0, 0, 0];
+    let dumped = netlink::dump(SockProtocol::NetlinkRoute, RTM_GETADDR, &request, |body| {
+        if body.len() < IFADDRMSG_LEN || body[3] == RT_SCOPE_HOST {
+            return;
         }
+        let address = netlink::attributes(&body[IFADDRMSG_LEN..])
+            .find(|(kind, _)| *kind == IFA_ADDRESS)
+            .map(|(_, payload)| payload);
+        if let Some(address) = address {
+            // family, prefix length, interface index, address
+            let mut fact = vec![body[0], body[1]];
+            fact.extend_from_slice(&body[4..8]);
+            fact.extend_from_slice(address);
+            facts.push(fact);
+        }
+    });
+    if dumped.is_err() {
+        return String::new();
     }
-    facts.extend(default_routes());
     facts.sort();
     let mut hasher = DefaultHasher::new();
     facts.hash(&mut hasher);
     format!("{:016x}", hasher.finish())
-}
-
-/// `/proc/net/route` and `/proc/net/ipv6_route` lines for the default destination.
-fn default_routes() -> Vec<String> {
-    let mut routes = Vec::new();
-    if let Ok(table) = fs::read_to_string("/proc/net/route") {
-        for line in table.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() > 7 && fields[1] == "00000000" && fields[7] == "00000000" {
-                routes.push(format!("v4 {} via {}", fields[0], fields[2]));
-            }
-        }
-    }
-    if let Ok(table) = fs::read_to_string("/proc/net/ipv6_route") {
-        for line in table.lines() {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() > 9 && fields[0].bytes().all(|b| b == b'0') && fields[1] == "00" {
-                routes.push(format!("v6 {} via {}", fields[9], fields[4]));
-            }
-        }
-    }
-    routes
 }
 
 #[cfg(test)]
@@ -99,10 +91,15 @@ mod tests {
     fn snapshots_of_one_moment_agree() {
         let first = Snapshot::now();
         let second = Snapshot::now();
-        assert_eq!(first.boot_id, second.boot_id);
+        assert!(first.same_boot(&second));
         assert_eq!(first.network, second.network);
+        assert!(!first.network.is_empty(), "the netlink address dump works");
         assert!(second.boottime_ns >= first.boottime_ns);
         assert!(second.monotonic_ns >= first.monotonic_ns);
-        assert!(!first.boot_id.is_empty());
+        let other_boot = Snapshot {
+            booted_at: first.booted_at - 3600,
+            ..first.clone()
+        };
+        assert!(!first.same_boot(&other_boot));
     }
 }

@@ -49,7 +49,7 @@ pub fn doubt(
     socket_age: Option<Duration>,
     now: &Snapshot,
 ) -> Option<String> {
-    let Some(then) = seen_working.filter(|then| then.boot_id == now.boot_id) else {
+    let Some(then) = seen_working.filter(|then| then.same_boot(now)) else {
         return match socket_age {
             Some(age) if age < YOUNG => None,
             _ => Some("it was never seen working".into()),
@@ -116,7 +116,7 @@ mod tests {
 
     fn snapshot(boottime_s: u64, monotonic_s: u64, network: &str) -> Snapshot {
         Snapshot {
-            boot_id: "boot".into(),
+            booted_at: 1_000_000,
             boottime_ns: boottime_s * SECOND,
             monotonic_ns: monotonic_s * SECOND,
             network: network.into(),
@@ -148,7 +148,7 @@ mod tests {
         assert!(doubt(None, None, &now).is_some());
         // A record from another boot says nothing about this one.
         let other_boot = Snapshot {
-            boot_id: "other".into(),
+            booted_at: 2_000_000,
             ..snapshot(50, 50, "home")
         };
         assert!(doubt(Some(&other_boot), Some(Duration::from_secs(300)), &now).is_some());

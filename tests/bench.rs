@@ -114,6 +114,25 @@ fn benchmarks() {
         failures.push("check SSH_ARGS takes more than 1.25x ssh -O check");
     }
 
+    // What the probe costs on a healthy loopback master: one round trip to the server.
+    let means = hyperfine(
+        &env,
+        "probe",
+        &[
+            format!("{MUXGUARD} check --probe -F {config} alpha"),
+            format!("{MUXGUARD} check -F {config} alpha"),
+            format!("ssh -F {config} -S {socket} alpha true"),
+        ],
+    );
+    report.push(format!(
+        "check --probe: {:.2} ms vs check: {:.2} ms (the probe adds {:.2} ms) vs ssh -S PATH host true: {:.2} ms = {:.1}x faster",
+        means[0] * 1e3,
+        means[1] * 1e3,
+        (means[0] - means[1]) * 1e3,
+        means[2] * 1e3,
+        means[2] / means[0]
+    ));
+
     // The same, for a config whose answer cannot be remembered: ssh -G runs every time.
     let always_ask = env.root.join("always_ask_config");
     let base = fs::read_to_string(&env.ssh_config).unwrap();

@@ -1,6 +1,7 @@
 //! `muxguard check`: the one control socket ssh would use for a command line, asked directly,
 //! and repaired with `--fix`.
 
+use std::cell::OnceCell;
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -34,13 +35,14 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
     } else {
         ProbeMode::from_env()?
     };
-    let known = StateFile::load();
+    // Read only when needed: `check --path` on a master that needs no probe decision skips it.
+    let known = OnceCell::new();
     let (mut report, client, control_master) = match &args.path {
         Some(path) => {
             let (report, client) = classify::classify_active(path, timeout);
             (report, client, None)
         }
-        None => check_destination(&args.ssh_args, timeout, &known)?,
+        None => check_destination(&args.ssh_args, timeout, known.get_or_init(StateFile::load))?,
     };
     if let Some(mut client) = client {
         if let Some((why, now)) = reason_to_probe(mode, &known, &report, control_master.as_deref())
@@ -91,7 +93,7 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
 /// young is recorded as working instead.
 fn reason_to_probe(
     mode: ProbeMode,
-    known: &StateFile,
+    known: &OnceCell<StateFile>,
     report: &SocketReport,
     control_master: Option<&str>,
 ) -> Option<(Option<String>, Snapshot)> {
@@ -105,7 +107,7 @@ fn reason_to_probe(
         return Some((None, now));
     }
     let (path, pid) = (report.path.as_deref()?, report.pid?);
-    let seen_working = known.seen_working(path, pid);
+    let seen_working = known.get_or_init(StateFile::load).seen_working(path, pid);
     let age = report.file.as_ref().and_then(FileInfo::age);
     match probe::doubt(seen_working, age, &now) {
         Some(why) => Some((Some(why), now)),
