@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::classify::{SocketReport, State};
 use crate::error::{Error, Result};
+use crate::fsentry::FileInfo;
 use crate::mux::{MuxClient, MuxError};
 use crate::netstate::Snapshot;
-use crate::state;
+use crate::state::{self, StateFile};
 
 /// A master not seen working for this long is probed: idle connections are what NATs and
 /// firewalls drop silently.
@@ -75,10 +76,56 @@ pub fn doubt(
     }
 }
 
+/// Whether a live master's link is worth a round trip now, in `mode`: `Some` with the reason
+/// (none when the probe was asked for) and the moment's snapshot. A master seen for the first
+/// time while young is recorded as working instead. A master that `asks` (ControlMaster ask)
+/// is never probed: it would ask the user to confirm the forwarding.
+pub fn decide<'a>(
+    mode: ProbeMode,
+    asks: bool,
+    report: &mut SocketReport,
+    state_file: impl FnOnce() -> &'a StateFile,
+) -> Option<(Option<String>, Snapshot)> {
+    if report.state != State::Live || mode == ProbeMode::Never {
+        return None;
+    }
+    if asks {
+        if mode == ProbeMode::Always {
+            let detail = report.detail.take().unwrap_or_default();
+            report.detail = Some(format!(
+                "{detail}; not probed: ControlMaster ask would ask you to confirm"
+            ));
+        }
+        return None;
+    }
+    let now = Snapshot::now();
+    if mode == ProbeMode::Always {
+        return Some((None, now));
+    }
+    let (path, pid) = (report.path.as_deref()?, report.pid?);
+    let seen_working = state_file().seen_working(path, pid);
+    let age = report.file.as_ref().and_then(FileInfo::age);
+    match doubt(seen_working, age, &now) {
+        Some(why) => Some((Some(why), now)),
+        None => {
+            if seen_working.is_none() {
+                state::record_working(path, pid, now);
+            }
+            None
+        }
+    }
+}
+
 /// Sends a round trip through a live master to its server, bounded by `timeout`. The report
 /// stays live with its round-trip time (and the master is recorded as seen working), or
-/// becomes unreachable.
-pub fn probe(client: &mut MuxClient, report: &mut SocketReport, timeout: Duration, now: Snapshot) {
+/// becomes unreachable. `why` says what made it worth it, for the report.
+pub fn probe(
+    client: &mut MuxClient,
+    report: &mut SocketReport,
+    timeout: Duration,
+    now: Snapshot,
+    why: Option<&str>,
+) {
     let started = Instant::now();
     let answer = client.probe_server_within(timeout);
     let detail = report.detail.take().unwrap_or_default();
@@ -105,6 +152,9 @@ pub fn probe(client: &mut MuxClient, report: &mut SocketReport, timeout: Duratio
         Err(error) => {
             report.detail = Some(format!("{detail}; the link could not be probed: {error}"));
         }
+    }
+    if let (Some(why), Some(detail)) = (why, &mut report.detail) {
+        detail.push_str(&format!(" (probed: {why})"));
     }
 }
 

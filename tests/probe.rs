@@ -333,3 +333,20 @@ fn a_bad_probe_mode_is_a_usage_error() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("MUXGUARD_PROBE"), "{}", run.stderr);
 }
+
+#[test]
+fn a_master_that_asks_for_confirmation_is_not_probed() {
+    let env = TestEnv::with_extra_config("Host asking\n  ControlMaster autoask\n");
+    let master = env.start_master("asking");
+    let run = check_json(&env, &["--probe"], "asking");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json = run.json();
+    assert_eq!(json["state"], "live");
+    assert_eq!(json["pid"], master.pid);
+    assert_eq!(json["round_trip_ms"], Value::Null);
+    assert!(
+        json["detail"].as_str().unwrap().contains("not probed"),
+        "{json}"
+    );
+    assert_eq!(probes_seen_by_server(&env), 0);
+}

@@ -11,10 +11,9 @@ use crate::classify::{self, SocketReport, State};
 use crate::cli::CheckArgs;
 use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
-use crate::fsentry::{self, FileInfo, Removal};
+use crate::fsentry::{self, Removal};
 use crate::master;
 use crate::mux::MuxClient;
-use crate::netstate::Snapshot;
 use crate::output::{self, SCHEMA, Style};
 use crate::probe::{self, ProbeMode};
 use crate::ssh;
@@ -45,14 +44,10 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
         None => check_destination(&args.ssh_args, timeout, known.get_or_init(StateFile::load))?,
     };
     if let Some(mut client) = client {
-        if let Some((why, now)) = reason_to_probe(mode, &known, &report, control_master.as_deref())
-        {
-            probe::probe(&mut client, &mut report, timeout, now);
-            if let Some(why) = why {
-                report.detail = report
-                    .detail
-                    .map(|detail| format!("{detail} (probed: {why})"));
-            }
+        let asks = matches!(control_master.as_deref(), Some("ask" | "autoask"));
+        let state_file = || known.get_or_init(StateFile::load);
+        if let Some((why, now)) = probe::decide(mode, asks, &mut report, state_file) {
+            probe::probe(&mut client, &mut report, timeout, now, why.as_deref());
         }
     }
     let (action, repaired) = if args.fix {
@@ -86,38 +81,6 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
     } else {
         ExitCode::Failure
     })
-}
-
-/// Whether a live master's link is worth a round trip now: `Some` with the reason (none when
-/// the probe was asked for) and the moment's snapshot. A master seen for the first time while
-/// young is recorded as working instead.
-fn reason_to_probe(
-    mode: ProbeMode,
-    known: &OnceCell<StateFile>,
-    report: &SocketReport,
-    control_master: Option<&str>,
-) -> Option<(Option<String>, Snapshot)> {
-    // An `ask` master would pop up a confirmation for the forwarding the probe asks for.
-    let asks = matches!(control_master, Some("ask" | "autoask"));
-    if report.state != State::Live || asks || mode == ProbeMode::Never {
-        return None;
-    }
-    let now = Snapshot::now();
-    if mode == ProbeMode::Always {
-        return Some((None, now));
-    }
-    let (path, pid) = (report.path.as_deref()?, report.pid?);
-    let seen_working = known.get_or_init(StateFile::load).seen_working(path, pid);
-    let age = report.file.as_ref().and_then(FileInfo::age);
-    match probe::doubt(seen_working, age, &now) {
-        Some(why) => Some((Some(why), now)),
-        None => {
-            if seen_working.is_none() {
-                state::record_working(path, pid, now);
-            }
-            None
-        }
-    }
 }
 
 /// What the destination's ControlPath holds, the master's connection when it answered, and

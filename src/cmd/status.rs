@@ -133,7 +133,7 @@ fn probe_live_masters(sockets: &mut [SocketReport], timeout: Duration) {
                 fresh.destination = report.destination.take();
                 fresh.alias = report.alias.take();
                 if let Some(mut client) = client {
-                    probe::probe(&mut client, &mut fresh, timeout, now);
+                    probe::probe(&mut client, &mut fresh, timeout, now, None);
                 }
                 *report = fresh;
             });
