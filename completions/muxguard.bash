@@ -19,11 +19,17 @@ _muxguard() {
             muxguard,check)
                 cmd="muxguard__subcmd__check"
                 ;;
+            muxguard,clean)
+                cmd="muxguard__subcmd__clean"
+                ;;
             muxguard,completions)
                 cmd="muxguard__subcmd__completions"
                 ;;
             muxguard,help)
                 cmd="muxguard__subcmd__help"
+                ;;
+            muxguard,reset)
+                cmd="muxguard__subcmd__reset"
                 ;;
             muxguard,status)
                 cmd="muxguard__subcmd__status"
@@ -31,11 +37,17 @@ _muxguard() {
             muxguard__subcmd__help,check)
                 cmd="muxguard__subcmd__help__subcmd__check"
                 ;;
+            muxguard__subcmd__help,clean)
+                cmd="muxguard__subcmd__help__subcmd__clean"
+                ;;
             muxguard__subcmd__help,completions)
                 cmd="muxguard__subcmd__help__subcmd__completions"
                 ;;
             muxguard__subcmd__help,help)
                 cmd="muxguard__subcmd__help__subcmd__help"
+                ;;
+            muxguard__subcmd__help,reset)
+                cmd="muxguard__subcmd__help__subcmd__reset"
                 ;;
             muxguard__subcmd__help,status)
                 cmd="muxguard__subcmd__help__subcmd__status"
@@ -47,7 +59,7 @@ _muxguard() {
 
     case "${cmd}" in
         muxguard)
-            opts="-h -V --timeout --help --version check status completions help"
+            opts="-h -V --timeout --help --version check status clean reset completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,6 +98,32 @@ _muxguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        muxguard__subcmd__clean)
+            opts="-n -q -F -h --probe --dry-run --json --quiet --dir --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         muxguard__subcmd__completions)
             opts="-h --timeout --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -105,7 +143,7 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__help)
-            opts="check status completions help"
+            opts="check status clean reset completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,6 +157,20 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        muxguard__subcmd__help__subcmd__clean)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -160,6 +212,20 @@ _muxguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        muxguard__subcmd__help__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         muxguard__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -167,6 +233,36 @@ _muxguard() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        muxguard__subcmd__reset)
+            opts="-F -h --kill --all --path --dir --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

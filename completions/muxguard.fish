@@ -29,6 +29,8 @@ complete -c muxguard -n "__fish_muxguard_needs_command" -s h -l help -d 'Print h
 complete -c muxguard -n "__fish_muxguard_needs_command" -s V -l version -d 'Print version'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "status" -d 'List every control socket found, with its state'
+complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "clean" -d 'Remove stale control sockets; with --probe also end hung and unreachable masters'
+complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "completions" -d 'Print a completion script for a shell'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l path -d 'Check this socket instead of resolving one from ssh arguments' -r -F
@@ -43,9 +45,26 @@ complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l timeout -d 
 complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l json -d 'Print one JSON object instead of a table'
 complete -c muxguard -n "__fish_muxguard_using_subcommand status" -l probe -d 'Also prove each live master\'s link with a round trip to its server (this connects to every live master)'
 complete -c muxguard -n "__fish_muxguard_using_subcommand status" -s h -l help -d 'Print help'
+complete -c muxguard -n "__fish_muxguard_using_subcommand clean" -s F -d 'ssh config file to read ControlPath templates from, instead of your own and the system\'s' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand clean" -l dir -d 'One more directory to look for control sockets in (repeatable)' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand clean" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_using_subcommand clean" -l probe -d 'Also prove every live master\'s link, and end hung and unreachable masters (this connects to every live master)'
+complete -c muxguard -n "__fish_muxguard_using_subcommand clean" -s n -l dry-run -d 'Say what would be done, and do nothing'
+complete -c muxguard -n "__fish_muxguard_using_subcommand clean" -l json -d 'Print one JSON object instead of lines of text'
+complete -c muxguard -n "__fish_muxguard_using_subcommand clean" -s q -l quiet -d 'Print nothing but errors'
+complete -c muxguard -n "__fish_muxguard_using_subcommand clean" -s h -l help -d 'Print help'
+complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l path -d 'The master at this socket' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -s F -d 'ssh config file: passed to `ssh -G` with SSH_ARGS, read for ControlPath templates with --all' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l dir -d 'With --all: one more directory to look for control sockets in (repeatable)' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l kill -d 'End the master now, with its open sessions'
+complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l all -d 'Every master found (as status finds them), orphans included'
+complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status completions help" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status completions help" -f -a "status" -d 'List every control socket found, with its state'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status completions help" -f -a "completions" -d 'Print a completion script for a shell'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset completions help" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset completions help" -f -a "status" -d 'List every control socket found, with its state'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset completions help" -f -a "clean" -d 'Remove stale control sockets; with --probe also end hung and unreachable masters'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset completions help" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset completions help" -f -a "completions" -d 'Print a completion script for a shell'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -88,9 +88,29 @@ impl SocketReport {
     }
 }
 
+/// Whose sockets and masters may be acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Only the user's own.
+    Own,
+    /// Any user's: root, acting on a path it was given explicitly.
+    Any,
+}
+
+impl Owner {
+    pub fn accepts(self, uid: u32) -> bool {
+        self == Owner::Any || uid == Uid::effective().as_raw()
+    }
+}
+
 /// The first look, which needs no connection: anything but a socket of the user's own is
 /// foreign. Returns the file when it is one.
 pub fn look(path: &Path) -> Result<FileInfo, Box<SocketReport>> {
+    look_as(path, Owner::Own)
+}
+
+/// `look`, accepting the sockets of `owner`.
+pub fn look_as(path: &Path, owner: Owner) -> Result<FileInfo, Box<SocketReport>> {
     let info = match fsentry::inspect(path) {
         Ok(Some(info)) => info,
         Ok(None) => {
@@ -109,7 +129,7 @@ pub fn look(path: &Path) -> Result<FileInfo, Box<SocketReport>> {
         }
     };
     let detail = match info.kind {
-        FileKind::Socket if info.uid == Uid::effective().as_raw() => return Ok(info),
+        FileKind::Socket if owner.accepts(info.uid) => return Ok(info),
         FileKind::Socket => format!("a socket owned by {}, not you", user_name(info.uid)),
         FileKind::Symlink => "a symlink, not a socket: not followed".to_string(),
         kind => format!("{}, not a socket", kind.describe()),

@@ -49,6 +49,23 @@ pub enum Command {
             ControlPersist masters alive."
     )]
     Status(StatusArgs),
+    /// Remove stale control sockets; with --probe also end hung and unreachable masters
+    #[command(
+        after_help = "Examples:\n  muxguard clean\n  muxguard clean --dry-run\n  muxguard clean --probe -q\n\n\
+            Without --probe, clean never connects to a socket that has a listener, so running it \
+            often does not keep idle ControlPersist masters alive. It never touches a live master, \
+            an orphan (see reset --all), or anything that is not your own control socket."
+    )]
+    Clean(CleanArgs),
+    /// End a master so that the next ssh builds a fresh one
+    #[command(
+        after_help = "Examples:\n  muxguard reset myhost\n  muxguard reset --kill -- -p 2222 user@example.org\n  muxguard reset --all\n\n\
+            By default the master stops listening and its socket goes at once, while the sessions \
+            already open through it run to their end. A master that does not answer is killed, \
+            and so is an orphan (any clean exit would unlink its path by name, which may hold a \
+            newer master's socket). A stale socket is removed."
+    )]
+    Reset(ResetArgs),
     /// Print a completion script for a shell
     #[command(
         after_help = "Examples:\n  muxguard completions bash > ~/.local/share/bash-completion/completions/muxguard\n  muxguard completions zsh > ~/.zfunc/_muxguard\n  muxguard completions fish > ~/.config/fish/completions/muxguard.fish"
@@ -108,6 +125,69 @@ pub struct StatusArgs {
     #[arg(long)]
     pub probe: bool,
 
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Also prove every live master's link, and end hung and unreachable masters (this
+    /// connects to every live master)
+    #[arg(long)]
+    pub probe: bool,
+
+    /// Say what would be done, and do nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Print one JSON object instead of lines of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print nothing but errors
+    #[arg(long, short = 'q', conflicts_with = "json")]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// End the master now, with its open sessions
+    #[arg(long)]
+    pub kill: bool,
+
+    /// Every master found (as status finds them), orphans included
+    #[arg(long, conflicts_with_all = ["path", "ssh_args"])]
+    pub all: bool,
+
+    /// The master at this socket
+    #[arg(long, value_name = "SOCKET", conflicts_with = "ssh_args")]
+    pub path: Option<PathBuf>,
+
+    /// ssh config file: passed to `ssh -G` with SSH_ARGS, read for ControlPath templates with
+    /// --all
+    #[arg(short = 'F', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// With --all: one more directory to look for control sockets in (repeatable)
+    #[arg(long = "dir", value_name = "DIR", requires = "all")]
+    pub dirs: Vec<PathBuf>,
+
+    /// The ssh command line whose master to end, exactly as ssh takes it
+    #[arg(
+        value_name = "SSH_ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required_unless_present_any = ["all", "path"]
+    )]
+    pub ssh_args: Vec<String>,
+}
+
+/// Where to look for control sockets, beyond the paths earlier checks resolved.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
     /// ssh config file to read ControlPath templates from, instead of your own and the system's
     #[arg(short = 'F', value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -21,11 +21,27 @@ pub struct Candidate {
     pub sockets_only: bool,
 }
 
-/// Every candidate, by path.
-pub fn candidates(
-    config: Option<&Path>,
-    extra_dirs: &[PathBuf],
-) -> Result<BTreeMap<PathBuf, Candidate>> {
+/// Where control sockets were looked for, and what was found.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Every candidate, by path.
+    pub candidates: BTreeMap<PathBuf, Candidate>,
+    /// Every directory searched.
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Discovery {
+    /// Whether `path` lies where this discovery looked: in a searched directory, or known.
+    pub fn covers(&self, path: &Path) -> bool {
+        self.candidates.contains_key(path)
+            || path
+                .parent()
+                .is_some_and(|parent| self.dirs.iter().any(|dir| dir == parent))
+    }
+}
+
+/// Looks in every place there is.
+pub fn discover(config: Option<&Path>, extra_dirs: &[PathBuf]) -> Result<Discovery> {
     let local = LocalIdentity::current();
     let templates: Vec<Template> = sshconfig::control_path_templates(config, &local)?
         .iter()
@@ -36,6 +52,7 @@ pub fn candidates(
     let mut template_dirs: Vec<&Path> = templates.iter().map(|t| t.dir.as_path()).collect();
     template_dirs.sort();
     template_dirs.dedup();
+    let mut searched: Vec<PathBuf> = template_dirs.iter().map(|dir| dir.to_path_buf()).collect();
     for dir in template_dirs {
         let in_dir: Vec<&Template> = templates.iter().filter(|t| t.dir == dir).collect();
         for (path, name, _) in entries(dir) {
@@ -62,6 +79,7 @@ pub fn candidates(
 
     let ansible = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".ansible/cp"));
     for dir in extra_dirs.iter().chain(ansible.as_ref()) {
+        searched.push(dir.clone());
         for (path, _, is_socket) in entries(dir) {
             if is_socket {
                 found.entry(path).or_insert(Candidate {
@@ -77,7 +95,10 @@ pub fn candidates(
         candidate.destination = candidate.destination.take().or(seen.destination);
         candidate.alias = candidate.alias.take().or(seen.alias);
     }
-    Ok(found)
+    Ok(Discovery {
+        candidates: found,
+        dirs: searched,
+    })
 }
 
 /// The entries of a directory: path, name, and whether it is a socket (from the directory

@@ -10,6 +10,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args, cli.timeout),
         Command::Status(args) => cmd::status::run(args, cli.timeout),
+        Command::Clean(args) => cmd::clean::run(args, cli.timeout),
+        Command::Reset(args) => cmd::reset::run(args, cli.timeout),
         Command::Completions(args) => cmd::completions::run(args),
     };
     match result {

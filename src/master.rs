@@ -2,29 +2,40 @@
 //! master that exits later unlinks its ControlPath by name, taking a newer master's socket
 //! with it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::classify::{SocketReport, State};
+use crate::classify::{Owner, SocketReport, State};
 use crate::deadline::Deadline;
 use crate::fsentry::{self, Removal};
 use crate::listeners::ListenerTable;
 use crate::mux::MuxClient;
 use crate::procs::{self, Process, ProcessHandle};
 
-/// How long a master gets to exit by itself (and unlink its own socket) after TERMINATE or
-/// SIGTERM.
+/// How long a master gets to do what it was asked (exit, or drop its socket) by itself.
 const GRACE: Duration = Duration::from_millis(300);
 /// How long SIGKILL may take to be seen.
 const KILL_WAIT: Duration = Duration::from_secs(1);
 
-/// Ends the master behind `report` and removes its socket if it is still the file that was
-/// classified. A master that answers (an unreachable one) is asked to TERMINATE; one that does
-/// not, or does not go, gets SIGTERM (with SIGCONT, so that a stopped master runs its handler
-/// and unlinks its socket), then SIGKILL. Only the user's own ssh process that holds the
-/// socket's listener is ever signalled. Returns what was done, or why nothing could be.
-pub fn end(report: &SocketReport) -> Result<String, String> {
+/// How to end a master that still answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// STOP_LISTENING: the socket goes now; sessions already open run to their end, then the
+    /// master exits.
+    StopListening,
+    /// TERMINATE: the master exits now, with its sessions.
+    Terminate,
+}
+
+/// Ends the master behind `report` so that the next ssh builds a fresh one, and removes its
+/// socket if it is still the file that was classified. A master that answers is asked (`how`);
+/// one that does not, or does not do it, gets SIGTERM (with SIGCONT, so that a stopped master
+/// runs its handler and unlinks its socket), then SIGKILL. An orphan gets SIGKILL straight away:
+/// any clean exit would unlink its path by name, and that path may hold a newer master's socket.
+/// Only an ssh process holding the socket's listener is ever signalled. Returns what was done,
+/// or why nothing could be.
+pub fn end(report: &SocketReport, how: Ending, owner: Owner) -> Result<String, String> {
     let no_process = || "its master process could not be found".to_string();
     let pid = report.pid.ok_or_else(no_process)?;
     let listener = report
@@ -36,36 +47,46 @@ pub fn end(report: &SocketReport) -> Result<String, String> {
         })
         .ok_or_else(no_process)?;
     let is_that_master = |pid: i32| {
-        Process::read(pid).is_some_and(|process| process.is_ssh() && process.is_own())
+        Process::read(pid).is_some_and(|process| process.is_ssh() && owner.accepts(process.uid))
             && procs::holds_socket(pid, listener)
     };
     let handle = ProcessHandle::open(pid, is_that_master)
         .map_err(|error| format!("cannot take hold of pid {pid}: {error}"))?;
-
-    let asked = report.state == State::Unreachable
-        && report.path.as_deref().is_some_and(|path| {
-            MuxClient::connect(path, Deadline::after(GRACE))
-                .and_then(|mut client| client.terminate())
-                .is_ok()
-        });
-    let how = if asked && handle.wait_exit(GRACE) {
-        "ended"
-    } else {
-        let signal_error = |error| format!("cannot signal pid {pid}: {error}");
-        handle.signal(Signal::SIGTERM).map_err(signal_error)?;
-        handle.signal(Signal::SIGCONT).map_err(signal_error)?;
-        if handle.wait_exit(GRACE) {
-            "ended"
+    let signal_error = |error| format!("cannot signal pid {pid}: {error}");
+    let kill = || -> Result<&'static str, String> {
+        handle.signal(Signal::SIGKILL).map_err(signal_error)?;
+        if handle.wait_exit(KILL_WAIT) {
+            Ok("killed")
         } else {
-            handle.signal(Signal::SIGKILL).map_err(signal_error)?;
-            if !handle.wait_exit(KILL_WAIT) {
-                return Err(format!("pid {pid} did not exit after SIGKILL"));
+            Err(format!("pid {pid} did not exit after SIGKILL"))
+        }
+    };
+
+    if report.state == State::Orphan {
+        return kill().map(|done| format!("{done} orphan master pid {pid}"));
+    }
+    let answers = matches!(report.state, State::Live | State::Unreachable);
+    let asked = answers && ask(report, how);
+    let done = match (asked, how) {
+        (true, Ending::StopListening) if socket_gone(report) => {
+            return Ok(format!(
+                "master pid {pid} stopped listening and removed its socket; it exits when its \
+                 open sessions end"
+            ));
+        }
+        (true, Ending::Terminate) if handle.wait_exit(GRACE) => "ended",
+        _ => {
+            handle.signal(Signal::SIGTERM).map_err(signal_error)?;
+            handle.signal(Signal::SIGCONT).map_err(signal_error)?;
+            if handle.wait_exit(GRACE) {
+                "ended"
+            } else {
+                kill()?
             }
-            "killed"
         }
     };
     let (Some(path), Some(file)) = (&report.path, &report.file) else {
-        return Ok(format!("{how} master pid {pid}"));
+        return Ok(format!("{done} master pid {pid}"));
     };
     let removal = match fsentry::remove_if_same(path, file) {
         Ok(Removal::Removed) => "; removed its socket",
@@ -73,9 +94,43 @@ pub fn end(report: &SocketReport) -> Result<String, String> {
         Ok(Removal::Replaced) => "; a new socket already took its place",
         Err(error) => {
             return Err(format!(
-                "{how} master pid {pid}, but cannot remove its socket: {error}"
+                "{done} master pid {pid}, but cannot remove its socket: {error}"
             ));
         }
     };
-    Ok(format!("{how} master pid {pid}{removal}"))
+    Ok(format!("{done} master pid {pid}{removal}"))
+}
+
+/// Sends the master its request; true when it accepted.
+fn ask(report: &SocketReport, how: Ending) -> bool {
+    let Some(path) = report.path.as_deref() else {
+        return false;
+    };
+    MuxClient::connect(path, Deadline::after(GRACE))
+        .and_then(|mut client| match how {
+            Ending::StopListening => client.stop_listening(),
+            Ending::Terminate => client.terminate(),
+        })
+        .is_ok()
+}
+
+/// Waits (briefly) until the classified socket file is no longer at its path.
+fn socket_gone(report: &SocketReport) -> bool {
+    let (Some(path), Some(file)) = (&report.path, &report.file) else {
+        return true;
+    };
+    let started = Instant::now();
+    loop {
+        let still_there = fsentry::inspect(path)
+            .ok()
+            .flatten()
+            .is_some_and(|now| now.same_file(file));
+        if !still_there {
+            return true;
+        }
+        if started.elapsed() > GRACE {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }

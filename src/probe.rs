@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::classify::{SocketReport, State};
+use crate::classify::{self, SocketReport, State};
 use crate::error::{Error, Result};
 use crate::fsentry::FileInfo;
 use crate::mux::{MuxClient, MuxError};
@@ -156,6 +156,32 @@ pub fn probe(
     if let (Some(why), Some(detail)) = (why, &mut report.detail) {
         detail.push_str(&format!(" (probed: {why})"));
     }
+}
+
+/// Asks every live master and proves its link, all at once, so that the whole takes about one
+/// timeout however many links are dead.
+pub fn probe_all(sockets: &mut [SocketReport], timeout: Duration) {
+    let now = Snapshot::now();
+    std::thread::scope(|scope| {
+        for report in sockets
+            .iter_mut()
+            .filter(|report| report.state == State::Live)
+        {
+            let now = now.clone();
+            scope.spawn(move || {
+                let Some(path) = report.path.clone() else {
+                    return;
+                };
+                let (mut fresh, client) = classify::classify_active(&path, timeout);
+                fresh.destination = report.destination.take();
+                fresh.alias = report.alias.take();
+                if let Some(mut client) = client {
+                    probe(&mut client, &mut fresh, timeout, now, None);
+                }
+                *report = fresh;
+            });
+        }
+    });
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
-use nix::unistd::Uid;
 
+use crate::classify::Owner;
 use crate::deadline::Deadline;
 
 #[derive(Debug, Clone)]
@@ -48,22 +48,17 @@ impl Process {
     pub fn is_stopped(&self) -> bool {
         matches!(self.state, 'T' | 't')
     }
-
-    pub fn is_own(&self) -> bool {
-        self.uid == Uid::effective().as_raw()
-    }
 }
 
-/// For each socket inode, the pids of the user's own processes that hold it open.
+/// For each socket inode, the pids of the processes of `owner` that hold it open.
 ///
-/// Scans only processes owned by the effective user: those are the only ones muxguard may act
-/// on, and the scan stays short on a busy machine.
-pub fn holders_of(socket_inodes: &HashSet<u64>) -> HashMap<u64, Vec<i32>> {
+/// With `Owner::Own`, scans only processes owned by the effective user: those are the only
+/// ones muxguard may act on, and the scan stays short on a busy machine.
+pub fn holders_of(socket_inodes: &HashSet<u64>, owner: Owner) -> HashMap<u64, Vec<i32>> {
     let mut holders: HashMap<u64, Vec<i32>> = HashMap::new();
     if socket_inodes.is_empty() {
         return holders;
     }
-    let euid = Uid::effective().as_raw();
     let Ok(entries) = fs::read_dir("/proc") else {
         return holders;
     };
@@ -75,7 +70,7 @@ pub fn holders_of(socket_inodes: &HashSet<u64>) -> HashMap<u64, Vec<i32>> {
         else {
             continue;
         };
-        if entry.metadata().map(|meta| meta.uid()).ok() != Some(euid) {
+        if !entry.metadata().is_ok_and(|meta| owner.accepts(meta.uid())) {
             continue;
         }
         for inode in socket_inodes_of(pid) {
@@ -119,7 +114,7 @@ pub fn pick_holder(pids: &[i32]) -> Option<Process> {
 
 /// The user's own process behind a listening socket, found by scanning /proc.
 pub fn holder_of(socket_ino: u64) -> Option<Process> {
-    let holders = holders_of(&HashSet::from([socket_ino]));
+    let holders = holders_of(&HashSet::from([socket_ino]), Owner::Own);
     pick_holder(holders.get(&socket_ino)?)
 }
 

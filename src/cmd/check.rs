@@ -11,22 +11,12 @@ use crate::classify::{self, SocketReport, State};
 use crate::cli::CheckArgs;
 use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
-use crate::fsentry::{self, Removal};
-use crate::master;
 use crate::mux::MuxClient;
 use crate::output::{self, SCHEMA, Style};
 use crate::probe::{self, ProbeMode};
+use crate::repair::{self, Action, NotRepaired};
 use crate::ssh;
 use crate::state::{self, StateFile};
-
-/// What `--fix` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    None,
-    Removed,
-    Reset,
-}
 
 pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
     let mode = if args.probe {
@@ -50,8 +40,15 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
             probe::probe(&mut client, &mut report, timeout, now, why.as_deref());
         }
     }
-    let (action, repaired) = if args.fix {
-        repair(&mut report)
+    let broken = matches!(
+        report.state,
+        State::Stale | State::Hung | State::Unreachable | State::Foreign
+    );
+    let (action, repaired) = if args.fix && broken {
+        match repair::repair(&mut report) {
+            Ok(action) => (action, true),
+            Err(NotRepaired) => (Action::None, false),
+        }
     } else {
         (Action::None, false)
     };
@@ -117,39 +114,6 @@ fn check_destination(ssh_args: &[String], timeout: Duration, known: &StateFile) 
     report.destination = resolved.destination;
     report.alias = resolved.alias;
     Ok((report, client, Some(resolved.control_master)))
-}
-
-/// Repairs a stale socket or a hung or unreachable master so that the next ssh builds a fresh
-/// master. Foreign things
-/// are never touched. Returns the action and whether ssh can now go ahead.
-fn repair(report: &mut SocketReport) -> (Action, bool) {
-    let outcome = match (report.state, &report.path, &report.file) {
-        (State::Stale, Some(path), Some(file)) => match fsentry::remove_if_same(path, file) {
-            Ok(Removal::Removed) => Ok((Action::Removed, "removed".to_string())),
-            Ok(Removal::AlreadyGone) => Ok((Action::None, "someone else removed it".into())),
-            Ok(Removal::Replaced) => Ok((
-                Action::None,
-                "a new socket took its place; left alone".into(),
-            )),
-            Err(error) => Err(format!("cannot remove it: {error}")),
-        },
-        (State::Hung | State::Unreachable, _, _) => {
-            master::end(report).map(|done| (Action::Reset, done))
-        }
-        (State::Foreign, _, _) => Err("not touched: it is not your own control socket".into()),
-        _ => return (Action::None, false),
-    };
-    let detail = report.detail.take().unwrap_or_default();
-    match outcome {
-        Ok((action, done)) => {
-            report.detail = Some(format!("{detail}; {done}"));
-            (action, true)
-        }
-        Err(why) => {
-            report.detail = Some(format!("{detail}; {why}"));
-            (Action::None, false)
-        }
-    }
 }
 
 /// The command that would repair what this one found, for the hint.

@@ -354,6 +354,13 @@ impl TestEnv {
     /// The built muxguard, isolated from the user's own state and settings.
     pub fn muxguard(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_muxguard"));
+        self.isolate(&mut command);
+        command
+    }
+
+    /// Gives a command the environment muxguard runs with in tests: this env's home and state,
+    /// no colour, and none of the parent's MUXGUARD_* settings.
+    pub fn isolate(&self, command: &mut Command) {
         command
             .env("HOME", &self.home)
             .env("XDG_STATE_HOME", &self.state_dir)
@@ -364,7 +371,6 @@ impl TestEnv {
                 command.env_remove(name);
             }
         }
-        command
     }
 
     /// Kills `pid` when the environment is dropped.

@@ -1,0 +1,123 @@
+//! Every control socket there is, classified without connecting to any master: what `status`
+//! shows and what `clean` and `reset --all` act on.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::classify::{self, Owner, SocketReport, State};
+use crate::discover;
+use crate::error::{Error, Result};
+use crate::fsentry::FileKind;
+use crate::listeners::{ListenerTable, master_path_of};
+use crate::procs;
+
+/// A master binds `<ControlPath>.<16 characters>` and links the ControlPath a moment later; a
+/// young file of that shape may be a master being born.
+const BIRTH_GRACE: Duration = Duration::from_secs(10);
+
+/// Finds and classifies every socket, passively.
+pub fn survey(config: Option<&Path>, dirs: &[PathBuf]) -> Result<Vec<SocketReport>> {
+    let discovery = discover::discover(config, dirs)?;
+    let candidates = &discovery.candidates;
+    let listeners = ListenerTable::load().map_err(|e| {
+        Error::Failed(format!(
+            "cannot read the kernel's table of listening sockets: {e}"
+        ))
+    })?;
+
+    // Each report carries what discovery knows of its destination.
+    let named = |mut report: SocketReport, candidate: &discover::Candidate| {
+        report.destination = candidate.destination.clone();
+        report.alias = candidate.alias.clone();
+        report
+    };
+    let mut sockets = Vec::new();
+    let mut own_sockets = Vec::new();
+    for (path, candidate) in candidates {
+        match classify::look(path) {
+            Err(report) if report.state == State::Absent => {}
+            // Found by a loose pattern: only a socket is worth reporting.
+            Err(report)
+                if candidate.sockets_only
+                    && report.file.is_none_or(|file| file.kind != FileKind::Socket) => {}
+            Err(report) => sockets.push(named(*report, candidate)),
+            Ok(info) => {
+                let listener = listeners.for_file(path, &info);
+                if master_path_of(path).is_some()
+                    && (listener.is_some() || info.age().is_none_or(|age| age < BIRTH_GRACE))
+                {
+                    continue; // a master being born
+                }
+                own_sockets.push((path, info, candidate));
+            }
+        }
+    }
+
+    // One scan of /proc for every listener we need a process for.
+    let wanted: HashSet<u64> = listeners
+        .all()
+        .iter()
+        .filter(|listener| {
+            listener.file.is_none()
+                || listener
+                    .bound_path
+                    .as_deref()
+                    .is_some_and(|bound| master_path_of(bound).is_some())
+                || own_sockets
+                    .iter()
+                    .any(|(_, info, _)| listener.file == Some((info.dev, info.ino)))
+        })
+        .map(|listener| listener.socket_ino)
+        .collect();
+    let holders = procs::holders_of(&wanted, Owner::Own);
+
+    for (path, info, candidate) in own_sockets {
+        let report = classify::classify_passive(path, &info, &listeners, &holders);
+        sockets.push(named(report, candidate));
+    }
+    // Orphans are found from the kernel's table, wherever their path; only those where this
+    // search looked count, as for every other socket.
+    let found_orphans = classify::orphans(&listeners, &holders)
+        .into_iter()
+        .filter(|orphan| {
+            orphan
+                .path
+                .as_deref()
+                .is_some_and(|path| discovery.covers(path))
+        });
+    for orphan in found_orphans {
+        match orphan.path.as_ref().and_then(|path| candidates.get(path)) {
+            Some(candidate) => sockets.push(named(orphan, candidate)),
+            None => sockets.push(orphan),
+        }
+    }
+    sockets.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(sockets)
+}
+
+/// The socket at one path, classified without connecting, and the orphan masters that were
+/// started with that path: what `reset` acts on.
+pub fn at_path(path: &Path, owner: Owner) -> Result<Vec<SocketReport>> {
+    let listeners = ListenerTable::load().map_err(|e| {
+        Error::Failed(format!(
+            "cannot read the kernel's table of listening sockets: {e}"
+        ))
+    })?;
+    let wanted: HashSet<u64> = listeners
+        .all()
+        .iter()
+        .map(|listener| listener.socket_ino)
+        .collect();
+    let holders = procs::holders_of(&wanted, owner);
+    let mut reports = vec![match classify::look_as(path, owner) {
+        Ok(info) => classify::classify_passive(path, &info, &listeners, &holders),
+        Err(report) => *report,
+    }];
+    reports.extend(
+        classify::orphans(&listeners, &holders)
+            .into_iter()
+            .filter(|orphan| orphan.path.as_deref() == Some(path)),
+    );
+    Ok(reports)
+}

@@ -1,0 +1,325 @@
+//! `muxguard clean` against a real sshd: it removes stale sockets and, with --probe, ends hung
+//! and unreachable masters, and never harms a live master or anything not the user's own.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::cli::{entry_for, muxguard, status_json};
+use common::{Listener, TestEnv, is_running, make_stale_socket, spawn_listener};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+fn clean_json(env: &TestEnv, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["clean", "--json", "-F", env.ssh_config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let run = muxguard(env, &args);
+    (run.code, run.json())
+}
+
+fn action_for(json: &Value, path: &Path) -> String {
+    entry_for(json, path).unwrap_or_else(|| panic!("{} not in {json}", path.display()))["action"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn removes_stale_sockets_and_keeps_everything_else() {
+    let env = TestEnv::new();
+    let live = env.start_persist_master("alpha");
+    let mut killed = env.start_master("beta");
+    killed.kill_and_reap();
+    let stopped = env.start_master("gamma");
+    stopped.signal(Signal::SIGSTOP);
+    let orphan = env.start_master("nomaster");
+    fs::remove_file(&orphan.path).unwrap();
+
+    // --dry-run says and changes nothing.
+    let (code, json) = clean_json(&env, &["--dry-run"]);
+    assert_eq!(code, 0);
+    assert_eq!(action_for(&json, &killed.path), "would-remove");
+    assert_eq!(
+        action_for(&json, &stopped.path),
+        "kept",
+        "hung masters need --probe"
+    );
+    assert!(killed.path.exists());
+
+    let (code, json) = clean_json(&env, &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["schema"], 1);
+    assert_eq!(action_for(&json, &killed.path), "removed");
+    assert_eq!(action_for(&json, &live.path), "kept");
+    assert_eq!(action_for(&json, &stopped.path), "kept");
+    assert_eq!(action_for(&json, &orphan.path), "kept");
+    assert!(!killed.path.exists());
+    assert!(live.path.exists() && is_running(live.pid));
+    assert!(stopped.path.exists() && is_running(stopped.pid));
+    assert!(is_running(orphan.pid), "orphans are left to reset --all");
+    assert_eq!(env.ssh("alpha", &["echo", "fine"]).stdout, b"fine\n");
+
+    // The human report: one line per socket acted on or worth a word, then the counts.
+    make_stale_socket(&killed.path);
+    let run = muxguard(&env, &["clean", "-F", env.ssh_config.to_str().unwrap()]);
+    assert_eq!(run.code, 0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("removed  stale") && l.contains(killed.path.to_str().unwrap())),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("use --probe")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("reset --all")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("removed 1 stale socket(s), reset 0 master(s)"),
+        "{}",
+        run.stdout
+    );
+
+    // -q: silent.
+    make_stale_socket(&killed.path);
+    let run = muxguard(
+        &env,
+        &["clean", "-q", "-F", env.ssh_config.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout, "");
+    assert!(!killed.path.exists());
+}
+
+#[test]
+fn probe_ends_hung_and_unreachable_masters() {
+    let env = TestEnv::new();
+    let dead_link = TestEnv::new();
+    let stopped = env.start_master("gamma");
+    stopped.signal(Signal::SIGSTOP);
+    let live = env.start_persist_master("alpha");
+    let unreachable = dead_link.start_persist_master("beta");
+    dead_link.signal_server_side(Signal::SIGSTOP);
+
+    let dir = dead_link.cm_dir.to_str().unwrap();
+    let (code, json) = clean_json(
+        &env,
+        &["--probe", "--dry-run", "--timeout", "1s", "--dir", dir],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(action_for(&json, &stopped.path), "would-reset");
+    assert_eq!(action_for(&json, &unreachable.path), "would-reset");
+    assert_eq!(action_for(&json, &live.path), "kept");
+    assert!(is_running(stopped.pid) && is_running(unreachable.pid));
+
+    let (code, json) = clean_json(&env, &["--probe", "--timeout", "1s", "--dir", dir]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(action_for(&json, &stopped.path), "reset");
+    assert_eq!(action_for(&json, &unreachable.path), "reset");
+    assert_eq!(action_for(&json, &live.path), "kept");
+    common::wait_until("both masters to be gone", Duration::from_secs(3), || {
+        !is_running(stopped.pid) && !is_running(unreachable.pid)
+    });
+    assert!(!stopped.path.exists() && !unreachable.path.exists());
+    assert!(is_running(live.pid) && live.path.exists());
+}
+
+#[test]
+fn never_removes_what_is_not_a_stale_socket_of_ones_own() {
+    let env = TestEnv::new();
+    let extra = env.root.join("extra");
+    fs::create_dir(&extra).unwrap();
+    // A symlink to a stale socket, and the stale socket it points to outside every search.
+    let outside = env.root.join("outside");
+    fs::create_dir(&outside).unwrap();
+    let target = outside.join("target");
+    make_stale_socket(&target);
+    let link = env.cm_dir.join(format!("gamma-{}", "1".repeat(40)));
+    symlink(&target, &link).unwrap();
+    // A regular file and a directory with control-socket names.
+    let file = env.cm_dir.join(format!("gamma-{}", "2".repeat(40)));
+    fs::write(&file, "x").unwrap();
+    let dir = env.cm_dir.join(format!("gamma-{}", "3".repeat(40)));
+    fs::create_dir(&dir).unwrap();
+    // A listener that does not speak the protocol.
+    let garbage = extra.join("garbage");
+    let _listener = spawn_listener(&garbage, Listener::Garbage);
+    // A master being born: its temporary name, young.
+    let young = env
+        .cm_dir
+        .join(format!("{}.AbCdEfGhIjKlMnOp", "4".repeat(40)));
+    make_stale_socket(&young);
+    // Another user's stale socket.
+    let theirs = extra.join("theirs");
+    make_stale_socket(&theirs);
+    let root = nix::unistd::Uid::effective().is_root();
+    if root {
+        nix::unistd::chown(&theirs, Some(65534.into()), Some(65534.into())).unwrap();
+    }
+
+    let (code, _) = clean_json(&env, &["--probe", "--dir", extra.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    for path in [&target, &link, &file, &dir, &garbage, &young] {
+        assert!(
+            fs::symlink_metadata(path).is_ok(),
+            "{} was removed",
+            path.display()
+        );
+    }
+    if root {
+        assert!(theirs.exists(), "another user's socket was removed");
+    }
+}
+
+/// A connection to a master restarts its ControlPersist countdown: a clean at every prompt
+/// must not keep idle masters alive.
+#[test]
+fn an_idle_master_expires_on_time_while_clean_runs_every_half_second() {
+    let env = TestEnv::new();
+    let status = Command::new("ssh")
+        .args([
+            "-F",
+            env.ssh_config.to_str().unwrap(),
+            "-o",
+            "ControlPersist=2",
+            "alpha",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let created = Instant::now();
+    let path = env.control_path("alpha");
+    let pid = entry_for(&status_json(&env, &[]), &path).unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    env.track_pid(pid);
+    while path.exists() && created.elapsed() < Duration::from_secs(8) {
+        let run = muxguard(
+            &env,
+            &["clean", "-q", "-F", env.ssh_config.to_str().unwrap()],
+        );
+        assert_eq!(run.code, 0);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        !path.exists(),
+        "the master was kept alive past its ControlPersist"
+    );
+    assert!(
+        created.elapsed() < Duration::from_secs(4),
+        "expired late: {:?}",
+        created.elapsed()
+    );
+    common::wait_until("the master to exit", Duration::from_secs(2), || {
+        !is_running(pid)
+    });
+}
+
+/// Short-lived masters come and go while several cleans run in tight loops: every ssh works,
+/// and a long-lived master's socket is never touched.
+#[test]
+fn stress_clean_beside_masters_being_made_and_used() {
+    let env = TestEnv::new();
+    let sentinel = env.start_master("gamma");
+    let sentinel_inode =
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(&sentinel.path).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let cleaners: Vec<Child> = (0..3)
+        .map(|_| {
+            let script = format!(
+                "while [ ! -e '{stop}' ]; do '{bin}' clean -q -F '{config}' || exit 1; done",
+                stop = env.root.join("stop").display(),
+                bin = env!("CARGO_BIN_EXE_muxguard"),
+                config = env.ssh_config.display(),
+            );
+            let mut shell = Command::new("sh");
+            shell.arg("-c").arg(script);
+            env.isolate(&mut shell);
+            shell.spawn().unwrap()
+        })
+        .collect();
+
+    let started = Instant::now();
+    let users: Vec<_> = ["alpha", "beta"]
+        .into_iter()
+        .map(|alias| {
+            let config = env.ssh_config.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut runs = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let output = Command::new("ssh")
+                        .args([
+                            "-F",
+                            config.to_str().unwrap(),
+                            "-o",
+                            "ControlPersist=1",
+                            alias,
+                            "echo",
+                            "ok",
+                        ])
+                        .stdin(Stdio::null())
+                        .output()
+                        .unwrap();
+                    assert!(
+                        output.status.success(),
+                        "ssh {alias} failed: {}",
+                        String::from_utf8_lossy(&output.stderr)
+                    );
+                    assert_eq!(output.stdout, b"ok\n");
+                    runs += 1;
+                }
+                runs
+            })
+        })
+        .collect();
+    while started.elapsed() < Duration::from_secs(6) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let runs: Vec<usize> = users
+        .into_iter()
+        .map(|user| user.join().expect("every ssh succeeded"))
+        .collect();
+    fs::write(env.root.join("stop"), "").unwrap();
+    for mut cleaner in cleaners {
+        assert!(cleaner.wait().unwrap().success(), "a clean failed");
+    }
+    assert!(runs.iter().all(|&n| n >= 3), "the loops ran: {runs:?}");
+
+    // The sentinel is untouched, and no master was orphaned by a removed live socket.
+    let inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&sentinel.path).unwrap());
+    assert_eq!(inode, sentinel_inode);
+    assert!(is_running(sentinel.pid));
+    assert_eq!(
+        env.ssh("gamma", &["echo", "sentinel"]).stdout,
+        b"sentinel\n"
+    );
+    let status = status_json(&env, &[]);
+    let orphans: Vec<&Value> = status["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "orphan")
+        .collect();
+    assert!(orphans.is_empty(), "orphans: {orphans:?}");
+}
