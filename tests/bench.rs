@@ -48,6 +48,35 @@ fn hyperfine(env: &TestEnv, name: &str, commands: &[String]) -> Vec<f64> {
         .collect()
 }
 
+/// Mean seconds of `command`, with `prepare` run before each of `runs` runs.
+fn hyperfine_prepared(env: &TestEnv, name: &str, prepare: &str, runs: u32, command: &str) -> f64 {
+    let export = env.root.join(format!("{name}.json"));
+    let output = Command::new("hyperfine")
+        .args([
+            "--runs",
+            &runs.to_string(),
+            "--style",
+            "basic",
+            "--prepare",
+            prepare,
+        ])
+        .arg("--export-json")
+        .arg(&export)
+        .arg(command)
+        .env("HOME", &env.home)
+        .env("XDG_STATE_HOME", &env.state_dir)
+        .output()
+        .expect("hyperfine runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    let results: Value = serde_json::from_slice(&fs::read(export).unwrap()).unwrap();
+    results["results"][0]["mean"].as_f64().unwrap()
+}
+
 /// Peak resident set of one run, in KiB (GNU time).
 fn peak_rss_kib(env: &TestEnv, args: &[&str]) -> u64 {
     let output = Command::new("/usr/bin/time")
@@ -184,6 +213,72 @@ fn benchmarks() {
     if means[0] > 0.100 {
         failures.push("status over 1,000 sockets takes 100 ms or more");
     }
+
+    // clean over 10,000 stale sockets beside live masters, against the usual cleanup script.
+    let _beta = env.start_persist_master("beta");
+    let _gamma = env.start_persist_master("gamma");
+    let make_sockets = env.root.join("make_sockets.py");
+    fs::write(
+        &make_sockets,
+        format!(
+            "import socket\nfor i in range(10000):\n    s = socket.socket(socket.AF_UNIX)\n    s.bind('{}/%040x' % (i + 1))\n    s.close()\n",
+            env.cm_dir.display()
+        ),
+    )
+    .unwrap();
+    let prepare = format!(
+        "rm -f {dir}/000000*; python3 {script}",
+        dir = env.cm_dir.display(),
+        script = make_sockets.display()
+    );
+    let clean = hyperfine_prepared(
+        &env,
+        "clean",
+        &prepare,
+        5,
+        &format!("{MUXGUARD} clean -q -F {config}"),
+    );
+    assert!(master.path.exists(), "clean left the live master alone");
+    let script = hyperfine_prepared(
+        &env,
+        "clean-script",
+        &prepare,
+        1,
+        &format!(
+            "sh -c 'for s in {dir}/*; do ssh -S \"$s\" -O check x 2>/dev/null || rm -f \"$s\"; done'",
+            dir = env.cm_dir.display()
+        ),
+    );
+    report.push(format!(
+        "clean over 10,000 stale sockets and 3 live masters: {:.0} ms (target < 2 s) vs a shell loop of ssh -O check: {:.1} s = {:.0}x faster",
+        clean * 1e3,
+        script,
+        script / clean
+    ));
+    if clean >= 2.0 {
+        failures.push("clean over 10,000 stale sockets takes 2 s or more");
+    }
+
+    // reset of a hung (stopped) master, against the timeout.
+    let stop_a_master = format!(
+        "ssh -F {config} -o ControlPersist=60 alpha true; \
+         kill -STOP $(ssh -F {config} -O check alpha 2>&1 | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p')"
+    );
+    let reset = hyperfine_prepared(
+        &env,
+        "reset-hung",
+        &stop_a_master,
+        5,
+        &format!("{MUXGUARD} reset --timeout 2s -F {config} alpha"),
+    );
+    report.push(format!(
+        "reset of a stopped master (--timeout 2s): {:.0} ms (target < timeout + 1 s)",
+        reset * 1e3
+    ));
+    if reset >= 3.0 {
+        failures.push("reset of a hung master takes longer than the timeout plus 1 s");
+    }
+    let _fresh = env.start_persist_master("alpha");
 
     let rss_path = peak_rss_kib(&env, &["check", "--path", &socket]);
     let rss_args = peak_rss_kib(&env, &["check", "-F", &config, "alpha"]);
