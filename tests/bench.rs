@@ -13,20 +13,13 @@ use serde_json::Value;
 
 const MUXGUARD: &str = env!("CARGO_BIN_EXE_muxguard");
 
-/// Mean seconds of each command, measured by one hyperfine run that alternates them.
-fn hyperfine(env: &TestEnv, name: &str, commands: &[String]) -> Vec<f64> {
+/// Runs hyperfine with `options` and then the commands; returns each command's mean seconds.
+fn hyperfine(env: &TestEnv, name: &str, options: &[&str], commands: &[String]) -> Vec<f64> {
     let export = env.root.join(format!("{name}.json"));
     let output = Command::new("hyperfine")
-        .args([
-            "-N",
-            "--warmup",
-            "20",
-            "--runs",
-            "200",
-            "--style",
-            "basic",
-            "--export-json",
-        ])
+        .args(["--style", "basic"])
+        .args(options)
+        .arg("--export-json")
         .arg(&export)
         .args(commands)
         .env("HOME", &env.home)
@@ -48,33 +41,21 @@ fn hyperfine(env: &TestEnv, name: &str, commands: &[String]) -> Vec<f64> {
         .collect()
 }
 
+/// Mean seconds of each command, measured side by side by one hyperfine run.
+fn side_by_side(env: &TestEnv, name: &str, commands: &[String]) -> Vec<f64> {
+    hyperfine(
+        env,
+        name,
+        &["-N", "--warmup", "20", "--runs", "200"],
+        commands,
+    )
+}
+
 /// Mean seconds of `command`, with `prepare` run before each of `runs` runs.
 fn hyperfine_prepared(env: &TestEnv, name: &str, prepare: &str, runs: u32, command: &str) -> f64 {
-    let export = env.root.join(format!("{name}.json"));
-    let output = Command::new("hyperfine")
-        .args([
-            "--runs",
-            &runs.to_string(),
-            "--style",
-            "basic",
-            "--prepare",
-            prepare,
-        ])
-        .arg("--export-json")
-        .arg(&export)
-        .arg(command)
-        .env("HOME", &env.home)
-        .env("XDG_STATE_HOME", &env.state_dir)
-        .output()
-        .expect("hyperfine runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    println!("{}", String::from_utf8_lossy(&output.stdout));
-    let results: Value = serde_json::from_slice(&fs::read(export).unwrap()).unwrap();
-    results["results"][0]["mean"].as_f64().unwrap()
+    let runs = runs.to_string();
+    let options = ["--runs", runs.as_str(), "--prepare", prepare];
+    hyperfine(env, name, &options, &[command.to_string()])[0]
 }
 
 /// Peak resident set of one run, in KiB (GNU time).
@@ -107,7 +88,7 @@ fn benchmarks() {
     ];
     let mut failures = Vec::new();
 
-    let means = hyperfine(
+    let means = side_by_side(
         &env,
         "check-path",
         &[
@@ -125,7 +106,7 @@ fn benchmarks() {
         failures.push("check --path is not 4x faster than ssh -O check");
     }
 
-    let means = hyperfine(
+    let means = side_by_side(
         &env,
         "check-args",
         &[
@@ -144,7 +125,7 @@ fn benchmarks() {
     }
 
     // What the probe costs on a healthy loopback master: one round trip to the server.
-    let means = hyperfine(
+    let means = side_by_side(
         &env,
         "probe",
         &[
@@ -171,7 +152,7 @@ fn benchmarks() {
     )
     .unwrap();
     let always_ask = quote(&always_ask);
-    let means = hyperfine(
+    let means = side_by_side(
         &env,
         "check-args-uncached",
         &[
@@ -190,7 +171,7 @@ fn benchmarks() {
     for i in 0..1000 {
         make_stale_socket(&env.cm_dir.join(format!("{:040x}", i + 1)));
     }
-    let means = hyperfine(
+    let means = side_by_side(
         &env,
         "status",
         &[format!("{MUXGUARD} status --json -F {config}")],

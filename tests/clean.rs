@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::cli::{entry_for, muxguard, status_json};
+use common::cli::{entry_for, field_for, muxguard, status_json};
 use common::{Listener, TestEnv, is_running, make_stale_socket, spawn_listener};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -24,10 +24,7 @@ fn clean_json(env: &TestEnv, extra: &[&str]) -> (i32, Value) {
 }
 
 fn action_for(json: &Value, path: &Path) -> String {
-    entry_for(json, path).unwrap_or_else(|| panic!("{} not in {json}", path.display()))["action"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    field_for(json, path, "action")
 }
 
 #[test]

@@ -7,16 +7,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::{check_json, entry_for, muxguard, status_json};
+use common::cli::{check_json, entry_for, field_for, muxguard, status_json};
 use common::{Listener, TestEnv, make_stale_socket, spawn_listener};
 use nix::sys::signal::Signal;
 
 fn state_of(status: &serde_json::Value, path: &Path) -> String {
-    entry_for(status, path)
-        .unwrap_or_else(|| panic!("{} not listed in {status}", path.display()))["state"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    field_for(status, path, "state")
 }
 
 #[test]

@@ -69,3 +69,10 @@ pub fn entry_for<'a>(status: &'a Value, path: &std::path::Path) -> Option<&'a Va
         .iter()
         .find(|socket| socket["path"].as_str() == path.to_str())
 }
+
+/// A field of the `sockets` entry for `path`, as text; panics when the path is not listed.
+pub fn field_for(json: &Value, path: &std::path::Path, field: &str) -> String {
+    let entry =
+        entry_for(json, path).unwrap_or_else(|| panic!("{} not listed in {json}", path.display()));
+    entry[field].as_str().unwrap_or_default().to_string()
+}
