@@ -28,8 +28,14 @@ _muxguard() {
             muxguard,help)
                 cmd="muxguard__subcmd__help"
                 ;;
+            muxguard,init)
+                cmd="muxguard__subcmd__init"
+                ;;
             muxguard,reset)
                 cmd="muxguard__subcmd__reset"
+                ;;
+            muxguard,ssh)
+                cmd="muxguard__subcmd__ssh"
                 ;;
             muxguard,status)
                 cmd="muxguard__subcmd__status"
@@ -46,8 +52,14 @@ _muxguard() {
             muxguard__subcmd__help,help)
                 cmd="muxguard__subcmd__help__subcmd__help"
                 ;;
+            muxguard__subcmd__help,init)
+                cmd="muxguard__subcmd__help__subcmd__init"
+                ;;
             muxguard__subcmd__help,reset)
                 cmd="muxguard__subcmd__help__subcmd__reset"
+                ;;
+            muxguard__subcmd__help,ssh)
+                cmd="muxguard__subcmd__help__subcmd__ssh"
                 ;;
             muxguard__subcmd__help,status)
                 cmd="muxguard__subcmd__help__subcmd__status"
@@ -59,7 +71,7 @@ _muxguard() {
 
     case "${cmd}" in
         muxguard)
-            opts="-h -V --timeout --help --version check status clean reset completions help"
+            opts="-h -V --timeout --help --version check status clean reset ssh init completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -143,7 +155,7 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__help)
-            opts="check status clean reset completions help"
+            opts="check status clean reset ssh init completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,7 +224,35 @@ _muxguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        muxguard__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         muxguard__subcmd__help__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        muxguard__subcmd__help__subcmd__ssh)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -240,6 +280,24 @@ _muxguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        muxguard__subcmd__init)
+            opts="-h --timeout --help bash zsh fish"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         muxguard__subcmd__reset)
             opts="-F -h --kill --all --path --dir --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -259,6 +317,24 @@ _muxguard() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        muxguard__subcmd__ssh)
+            opts="--timeout"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

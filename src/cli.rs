@@ -66,6 +66,20 @@ pub enum Command {
             newer master's socket). A stale socket is removed."
     )]
     Reset(ResetArgs),
+    /// Repair the destination's control socket, then run the real ssh with the same arguments
+    #[command(
+        disable_help_flag = true,
+        after_help = "Examples:\n  muxguard ssh myhost\n  GIT_SSH_COMMAND='muxguard ssh' git pull\n  rsync -e 'muxguard ssh' -a src/ myhost:dst/\n  scp -S muxguard ssh file myhost:\n\n\
+            It runs `check --fix` for the destination, then replaces itself with the real ssh \
+            (the first ssh on PATH that is not muxguard). It fails open: whatever goes wrong \
+            inside muxguard, ssh still runs. MUXGUARD_DISABLE=1 makes it plain ssh."
+    )]
+    Ssh(SshArgs),
+    /// Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source
+    #[command(
+        after_help = "Examples:\n  eval \"$(muxguard init bash)\"   # in ~/.bashrc\n  eval \"$(muxguard init zsh)\"    # in ~/.zshrc\n  muxguard init fish | source     # in ~/.config/fish/config.fish"
+    )]
+    Init(InitArgs),
     /// Print a completion script for a shell
     #[command(
         after_help = "Examples:\n  muxguard completions bash > ~/.local/share/bash-completion/completions/muxguard\n  muxguard completions zsh > ~/.zfunc/_muxguard\n  muxguard completions fish > ~/.config/fish/completions/muxguard.fish"
@@ -76,6 +90,22 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// The ssh command line, exactly as ssh takes it
+    #[arg(
+        value_name = "SSH_ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub ssh_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

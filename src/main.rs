@@ -12,6 +12,8 @@ fn main() -> std::process::ExitCode {
         Command::Status(args) => cmd::status::run(args, cli.timeout),
         Command::Clean(args) => cmd::clean::run(args, cli.timeout),
         Command::Reset(args) => cmd::reset::run(args, cli.timeout),
+        Command::Ssh(args) => cmd::ssh::run(args, cli.timeout),
+        Command::Init(args) => cmd::init::run(args),
         Command::Completions(args) => cmd::completions::run(args),
     };
     match result {

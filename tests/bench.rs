@@ -261,6 +261,35 @@ fn benchmarks() {
     }
     let _fresh = env.start_persist_master("alpha");
 
+    // muxguard ssh in front of ssh, through a live master.
+    let means = side_by_side(
+        &env,
+        "wrapper",
+        &[
+            format!("{MUXGUARD} ssh -F {config} alpha true"),
+            format!("ssh -F {config} alpha true"),
+        ],
+    );
+    let ratio = means[0] / means[1];
+    report.push(format!(
+        "muxguard ssh HOST true: {:.1} ms vs ssh HOST true: {:.1} ms through a live master = {ratio:.3}x (target <= 1.10x)",
+        means[0] * 1e3,
+        means[1] * 1e3
+    ));
+    if ratio > 1.10 {
+        failures.push("muxguard ssh costs more than 1.10x ssh");
+    }
+
+    // The prompt hook when no sweep is due, measured inside each shell over 2,000 calls.
+    for (shell, line) in hook_costs(&env) {
+        report.push(line);
+        if let Some(micros) = shell {
+            if micros >= 2000.0 {
+                failures.push("a prompt hook costs 2 ms or more");
+            }
+        }
+    }
+
     let rss_path = peak_rss_kib(&env, &["check", "--path", &socket]);
     let rss_args = peak_rss_kib(&env, &["check", "-F", &config, "alpha"]);
     report.push(format!(
@@ -278,6 +307,67 @@ fn benchmarks() {
     )
     .unwrap();
     assert!(failures.is_empty(), "targets missed: {failures:?}");
+}
+
+/// Per shell: the hook's cost in microseconds (None when the shell is missing) and a line.
+fn hook_costs(env: &TestEnv) -> Vec<(Option<f64>, String)> {
+    let shell_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shell");
+    let stamp_dir = env.state_dir.join("muxguard");
+    fs::create_dir_all(&stamp_dir).unwrap();
+    fs::write(stamp_dir.join("sweep-fish"), "").unwrap();
+    let scripts = [
+        (
+            "bash",
+            vec![
+                "-c",
+                "source \"$1/muxguard.bash\"; __muxguard_next_sweep=999999999; s=$(date +%s%N); for ((i=0;i<2000;i++)); do __muxguard_hook; done; e=$(date +%s%N); echo $(( (e-s)/2000 ))",
+                "bench",
+            ],
+        ),
+        (
+            "zsh",
+            vec![
+                "-c",
+                "source \"$1/muxguard.zsh\"; typeset -g __muxguard_next_sweep=999999999; zmodload zsh/datetime; s=$EPOCHREALTIME; for ((i=0;i<2000;i++)); do __muxguard_hook; done; e=$EPOCHREALTIME; echo $(( int((e-s)*1e9/2000) ))",
+                "bench",
+            ],
+        ),
+        (
+            "fish",
+            vec![
+                "--no-config",
+                "-i",
+                "-c",
+                "source $argv[1]/muxguard.fish; set s (date +%s%N); for i in (seq 2000); __muxguard_hook; end; set e (date +%s%N); math --scale 0 \"($e - $s) / 2000\"",
+            ],
+        ),
+    ];
+    scripts
+        .into_iter()
+        .map(|(shell, args)| {
+            let Ok(output) = Command::new(shell)
+                .args(&args)
+                .arg(&shell_dir)
+                .env("XDG_STATE_HOME", &env.state_dir)
+                .env("MUXGUARD_SWEEP_INTERVAL", "999999")
+                .output()
+            else {
+                return (None, format!("prompt hook in {shell}: not installed"));
+            };
+            let text = String::from_utf8_lossy(&output.stdout);
+            let nanos: f64 = text.trim().parse().unwrap_or_else(|_| {
+                panic!(
+                    "{shell}: {text} {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+            let micros = nanos / 1000.0;
+            (
+                Some(micros),
+                format!("prompt hook in {shell}, no sweep due: {micros:.0} µs (target < 2 ms)"),
+            )
+        })
+        .collect()
 }
 
 fn num_cores() -> usize {

@@ -3,6 +3,7 @@
 
 use std::cell::OnceCell;
 use std::io::{self, Write};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -18,20 +19,31 @@ use crate::repair::{self, Action, NotRepaired};
 use crate::ssh;
 use crate::state::{self, StateFile};
 
-pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
-    let mode = if args.probe {
-        ProbeMode::Always
-    } else {
-        ProbeMode::from_env()?
-    };
+/// What a check found, and what `--fix` did about it.
+pub struct Outcome {
+    pub report: SocketReport,
+    pub action: Action,
+    /// Whether ssh can go ahead now.
+    pub ready: bool,
+}
+
+/// Classifies the socket at `path`, or the one `ssh_args` resolves to, probes its link when
+/// `mode` says so, and repairs it if `fix`.
+pub fn examine(
+    path: Option<&Path>,
+    ssh_args: &[String],
+    mode: ProbeMode,
+    fix: bool,
+    timeout: Duration,
+) -> Result<Outcome> {
     // Read only when needed: `check --path` on a master that needs no probe decision skips it.
     let known = OnceCell::new();
-    let (mut report, client, control_master) = match &args.path {
+    let (mut report, client, control_master) = match path {
         Some(path) => {
             let (report, client) = classify::classify_active(path, timeout);
             (report, client, None)
         }
-        None => check_destination(&args.ssh_args, timeout, known.get_or_init(StateFile::load))?,
+        None => check_destination(ssh_args, timeout, known.get_or_init(StateFile::load))?,
     };
     if let Some(mut client) = client {
         let asks = matches!(control_master.as_deref(), Some("ask" | "autoask"));
@@ -44,7 +56,7 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
         report.state,
         State::Stale | State::Hung | State::Unreachable | State::Foreign
     );
-    let (action, repaired) = if args.fix && broken {
+    let (action, repaired) = if fix && broken {
         match repair::repair(&mut report) {
             Ok(action) => (action, true),
             Err(NotRepaired) => (Action::None, false),
@@ -52,6 +64,31 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
     } else {
         (Action::None, false)
     };
+    let ready = repaired || matches!(report.state, State::Live | State::Absent | State::Disabled);
+    Ok(Outcome {
+        report,
+        action,
+        ready,
+    })
+}
+
+pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
+    let mode = if args.probe {
+        ProbeMode::Always
+    } else {
+        ProbeMode::from_env()?
+    };
+    let Outcome {
+        report,
+        action,
+        ready,
+    } = examine(
+        args.path.as_deref(),
+        &args.ssh_args,
+        mode,
+        args.fix,
+        timeout,
+    )?;
     output::written(if args.json {
         #[derive(Serialize)]
         struct CheckJson<'a> {
@@ -72,8 +109,7 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
         )
     })?;
 
-    let ready = matches!(report.state, State::Live | State::Absent | State::Disabled);
-    Ok(if ready || repaired {
+    Ok(if ready {
         ExitCode::Success
     } else {
         ExitCode::Failure

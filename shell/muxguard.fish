@@ -1,0 +1,42 @@
+# muxguard: shell integration for fish (3.5 and later).
+#
+# Load it from ~/.config/fish/config.fish with:   muxguard init fish | source
+# (or source this file). It defines an `ssh` function that repairs the destination's control
+# socket before each connection, and, in interactive shells, a prompt hook that removes stale
+# control sockets in the background at most every MUXGUARD_SWEEP_INTERVAL seconds (default 60).
+# MUXGUARD_DISABLE=1 turns both into plain ssh. Loading it twice installs nothing twice.
+
+function __muxguard_usable
+    test "$MUXGUARD_DISABLE" != 1; and command -q muxguard
+end
+
+# --wraps gives the function ssh's completions.
+function ssh --wraps ssh --description 'ssh, with its control socket repaired by muxguard'
+    if __muxguard_usable
+        command muxguard ssh $argv
+    else
+        command ssh $argv
+    end
+end
+
+if status is-interactive
+    # Redefining a function replaces it, handler included: one hook however often this loads.
+    function __muxguard_hook --on-event fish_prompt
+        set -l exit_status $status
+        if test "$MUXGUARD_DISABLE" != 1
+            set -l interval (string match -r '^[0-9]+$' -- $MUXGUARD_SWEEP_INTERVAL; or echo 60)
+            set -q XDG_STATE_HOME; and set -l state $XDG_STATE_HOME; or set -l state ~/.local/state
+            # The stamp's age says when the last sweep began (shared by every fish of the user).
+            set -l stamp $state/muxguard/sweep-fish
+            set -l age (path mtime --relative $stamp 2>/dev/null; or echo $interval)
+            if test $age -ge $interval
+                mkdir -p $state/muxguard 2>/dev/null
+                echo -n >$stamp
+                # Disowned, so fish says nothing when it ends.
+                command muxguard clean -q >/dev/null 2>&1 &
+                disown $last_pid 2>/dev/null
+            end
+        end
+        return $exit_status
+    end
+end

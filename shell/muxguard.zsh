@@ -1,0 +1,40 @@
+# muxguard: shell integration for zsh.
+#
+# Load it from ~/.zshrc with:   eval "$(muxguard init zsh)"
+# (or source this file, or use the oh-my-zsh / zinit / antidote plugin muxguard.plugin.zsh).
+# It defines an `ssh` function that repairs the destination's control socket before each
+# connection, and, in interactive shells, a precmd hook that removes stale control sockets in
+# the background at most every MUXGUARD_SWEEP_INTERVAL seconds (default 60).
+# MUXGUARD_DISABLE=1 turns both into plain ssh. Loading it twice installs nothing twice.
+
+# `function NAME {` rather than `NAME() {`: an alias named ssh is not expanded here, so it keeps
+# working and its options reach this function. ssh's completion applies to it by name.
+function __muxguard_usable {
+    # The command table may remember a muxguard deleted since: it must still be there.
+    [[ "${MUXGUARD_DISABLE-}" != 1 && -x "${commands[muxguard]-}" ]]
+}
+
+function ssh {
+    if __muxguard_usable; then
+        \command muxguard ssh "$@"
+    else
+        \command ssh "$@"
+    fi
+}
+
+# The prompt hook: returns the status it found, so $? survives it.
+function __muxguard_hook {
+    local exit_status=$?
+    if [[ "${MUXGUARD_DISABLE-}" != 1 ]] && (( SECONDS >= ${__muxguard_next_sweep:-0} )); then
+        typeset -g __muxguard_next_sweep=$(( SECONDS + ${MUXGUARD_SWEEP_INTERVAL:-60} ))
+        # A background job in a subshell: the prompt never waits and job control stays quiet.
+        ( \command muxguard clean -q >/dev/null 2>&1 & )
+    fi
+    return $exit_status
+}
+
+if [[ -o interactive ]]; then
+    autoload -Uz add-zsh-hook
+    # add-zsh-hook adds a function only once, however often this file is loaded.
+    add-zsh-hook precmd __muxguard_hook
+fi

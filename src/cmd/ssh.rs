@@ -1,0 +1,52 @@
+//! `muxguard ssh`: `check --fix` for the destination, then the real ssh in muxguard's place.
+//! It fails open: whatever goes wrong in the check, ssh runs with the same arguments.
+
+use std::os::unix::process::CommandExt;
+use std::panic::{self, AssertUnwindSafe};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::cli::SshArgs;
+use crate::cmd::check;
+use crate::error::{Error, ExitCode, Result};
+use crate::probe::ProbeMode;
+use crate::repair::Action;
+use crate::ssh;
+
+pub fn run(args: SshArgs, timeout: Duration) -> Result<ExitCode> {
+    let real_ssh = ssh::find_real_ssh()?;
+    let disabled = std::env::var_os("MUXGUARD_DISABLE").is_some_and(|value| value == "1");
+    if !disabled {
+        // A panic in the check must not keep ssh from running.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| repair(&args.ssh_args, timeout)));
+    }
+    // exec only returns on failure. Nothing was written to stdout before it: rsync, git and
+    // scp speak their protocol there.
+    let error = Command::new(&real_ssh)
+        .arg0("ssh")
+        .args(&args.ssh_args)
+        .exec();
+    Err(Error::Failed(format!(
+        "cannot run {}: {error}",
+        real_ssh.display()
+    )))
+}
+
+/// `check --fix`, saying on stderr only what it repaired. Errors (arguments ssh -G does not
+/// take, a bad MUXGUARD_PROBE) are ssh's to report, so they are dropped here.
+fn repair(ssh_args: &[String], timeout: Duration) {
+    let mode = ProbeMode::from_env().unwrap_or(ProbeMode::Auto);
+    let Ok(outcome) = check::examine(None, ssh_args, mode, true, timeout) else {
+        return;
+    };
+    if matches!(outcome.action, Action::Removed | Action::Reset) {
+        let path = outcome
+            .report
+            .path
+            .as_deref()
+            .map(|path| path.display().to_string())
+            .unwrap_or_default();
+        let what = outcome.report.detail.unwrap_or_default();
+        eprintln!("muxguard: {} {path}: {what}", outcome.report.state.as_str());
+    }
+}

@@ -1,0 +1,347 @@
+//! The shell integration in real interactive bash, zsh and fish, each driven in a pty by tmux,
+//! against a real sshd. Each shell writes what the test needs to files.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{TestEnv, wait_until};
+use nix::sys::signal::Signal;
+
+const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
+
+/// One interactive shell in a tmux session of its own server.
+struct Shell {
+    name: &'static str,
+    tmux_socket: PathBuf,
+    /// Holds a copy of muxguard (so a test may delete it) and, with `logging`, a wrapper that
+    /// records every call.
+    bin: PathBuf,
+}
+
+impl Shell {
+    /// Starts `name` interactively with the integration loaded `loads` times.
+    fn start(
+        env: &TestEnv,
+        name: &'static str,
+        loads: usize,
+        extra_env: &[(&str, &str)],
+    ) -> Option<Shell> {
+        let Ok(shell_path) = which::which(name) else {
+            eprintln!("skipped: {name} is not installed");
+            return None;
+        };
+        let dir = env.root.join(format!("shell-{name}"));
+        let bin = dir.join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        let real = bin.join("muxguard-real");
+        fs::copy(env!("CARGO_BIN_EXE_muxguard"), &real).unwrap();
+        // A wrapper that logs its calls, so tests can see what the shell ran.
+        let wrapper = bin.join("muxguard");
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{log}'\nexec '{real}' \"$@\"\n",
+                log = dir.join("calls.log").display(),
+                real = real.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+
+        let load = match name {
+            "fish" => "muxguard init fish | source\n",
+            "zsh" => "eval \"$(muxguard init zsh)\"\n",
+            _ => "eval \"$(muxguard init bash)\"\n",
+        };
+        // A prompt theme after muxguard's hook that records the status it sees, as themes
+        // that show $? do.
+        let last_status = dir.join("last_status");
+        let theme = match name {
+            "bash" => format!(
+                "PROMPT_COMMAND=\"$PROMPT_COMMAND;echo \\$? > '{}'\"\n",
+                last_status.display()
+            ),
+            "zsh" => format!(
+                "function theme_precmd {{ echo $? > '{}' }}\nprecmd_functions+=(theme_precmd)\n",
+                last_status.display()
+            ),
+            _ => format!(
+                "function fish_prompt; echo $status > '{}'; echo '$ '; end\n",
+                last_status.display()
+            ),
+        };
+        let rc = format!("PS1='$ '\n{}{theme}", load.repeat(loads));
+        let command: Vec<String> = match name {
+            "bash" => {
+                fs::write(dir.join("bashrc"), &rc).unwrap();
+                vec![
+                    "--noprofile".into(),
+                    "--rcfile".into(),
+                    dir.join("bashrc").display().to_string(),
+                    "-i".into(),
+                ]
+            }
+            "zsh" => {
+                fs::write(dir.join(".zshrc"), &rc).unwrap();
+                vec!["-i".into()]
+            }
+            _ => {
+                let init = format!("function fish_greeting; end\n{}{theme}", load.repeat(loads))
+                    .replace('\n', "; ");
+                vec!["--no-config".into(), "-i".into(), "-C".into(), init]
+            }
+        };
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let tmux_socket = dir.join("tmux.sock");
+        let mut tmux = Command::new("tmux");
+        tmux.arg("-S")
+            .arg(&tmux_socket)
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "200",
+                "-y",
+                "50",
+                "env",
+            ])
+            .arg(format!("PATH={path}"))
+            .arg(format!("ZDOTDIR={}", dir.display()))
+            .arg(format!("XDG_DATA_HOME={}", dir.join("data").display()))
+            .arg(format!("XDG_CONFIG_HOME={}", dir.join("config").display()))
+            .arg("TERM=xterm");
+        env.isolate(&mut tmux);
+        for (key, value) in extra_env {
+            tmux.arg(format!("{key}={value}"));
+        }
+        // tmux passes its own environment on: make the shell's what env(1) sets.
+        tmux.arg(shell_path).args(command).stdin(Stdio::null());
+        assert!(tmux.status().unwrap().success(), "tmux starts {name}");
+        let shell = Shell {
+            name,
+            tmux_socket,
+            bin,
+        };
+        shell.run(&format!("echo ready > '{}'", dir.join("ready").display()));
+        wait_until(&format!("{name} to start"), Duration::from_secs(10), || {
+            fs::read_to_string(dir.join("ready")).is_ok_and(|text| text.contains("ready"))
+        });
+        Some(shell)
+    }
+
+    fn dir(&self) -> &Path {
+        self.bin.parent().unwrap()
+    }
+
+    /// Types a line and presses Enter.
+    fn run(&self, line: &str) {
+        for keys in [vec!["-l", line], vec!["Enter"]] {
+            let status = Command::new("tmux")
+                .arg("-S")
+                .arg(&self.tmux_socket)
+                .args(["send-keys", "-t", "0"])
+                .args(keys)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
+    /// `$?` in this shell.
+    fn status_var(&self) -> &'static str {
+        if self.name == "fish" { "$status" } else { "$?" }
+    }
+
+    /// Waits until `file` (in the shell's directory) holds `marker`, and returns its text.
+    fn wait_for(&self, file: &str, marker: &str, timeout: Duration) -> String {
+        let path = self.dir().join(file);
+        wait_until(
+            &format!("{} to write {marker} in {file}", self.name),
+            timeout,
+            || fs::read_to_string(&path).is_ok_and(|text| text.contains(marker)),
+        );
+        fs::read_to_string(&path).unwrap()
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.dir().join(name).display().to_string()
+    }
+
+    fn calls(&self) -> String {
+        fs::read_to_string(self.dir().join("calls.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.tmux_socket)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+fn ssh_line(env: &TestEnv, alias: &str, remote: &str) -> String {
+    format!("ssh -F '{}' {alias} {remote}", env.ssh_config.display())
+}
+
+#[test]
+fn the_ssh_function_gets_through_a_hung_master() {
+    for name in SHELLS {
+        let env = TestEnv::new();
+        let master = env.start_persist_master("alpha");
+        master.signal(Signal::SIGSTOP);
+        // Plain ssh waits on the stopped master (OpenSSH before 9.4 waits for ever).
+        let mut plain = Command::new("ssh")
+            .args(["-F", env.ssh_config.to_str().unwrap(), "alpha", "true"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(plain.try_wait().unwrap().is_none(), "plain ssh should hang");
+        plain.kill().unwrap();
+        plain.wait().unwrap();
+
+        let Some(shell) = Shell::start(&env, name, 1, &[("MUXGUARD_TIMEOUT", "500ms")]) else {
+            continue;
+        };
+        let out = shell.file("out");
+        shell.run(&format!(
+            "{} > '{out}' 2>&1; echo \"rc={}\" >> '{out}'",
+            ssh_line(&env, "alpha", "echo through"),
+            shell.status_var()
+        ));
+        let text = shell.wait_for("out", "rc=", Duration::from_secs(15));
+        assert!(text.contains("through"), "{name}: {text}");
+        assert!(text.contains("rc=0"), "{name}: {text}");
+        assert!(shell.calls().contains("ssh -F"), "{name} used muxguard ssh");
+        assert!(
+            !common::is_running(master.pid),
+            "{name}: the hung master was ended"
+        );
+    }
+}
+
+#[test]
+fn the_prompt_hook_sweeps_stale_sockets_and_keeps_the_status() {
+    for name in SHELLS {
+        let env = TestEnv::new();
+        let sweep_now = [("MUXGUARD_SWEEP_INTERVAL", "0")];
+        let Some(shell) = Shell::start(&env, name, 1, &sweep_now) else {
+            continue;
+        };
+        // A connection through the function: muxguard learns the ControlPath.
+        let out = shell.file("out");
+        shell.run(&format!(
+            "{} > '{out}'",
+            ssh_line(&env, "alpha", "echo first")
+        ));
+        shell.wait_for("out", "first", Duration::from_secs(15));
+        let path = env.control_path("alpha");
+        common::make_stale_socket(&path);
+        // The next prompts sweep it, in the background.
+        shell.run("true");
+        wait_until(
+            &format!("{name}'s hook to remove the stale socket"),
+            Duration::from_secs(10),
+            || !path.exists(),
+        );
+        assert!(
+            shell.calls().contains("clean -q"),
+            "{name}: {}",
+            shell.calls()
+        );
+
+        // $? survives the hook: the theme after it sees the command's status.
+        shell.run("false");
+        wait_until(
+            &format!("{name}'s theme to see status 1"),
+            Duration::from_secs(5),
+            || {
+                fs::read_to_string(shell.dir().join("last_status"))
+                    .is_ok_and(|text| text.trim() == "1")
+            },
+        );
+        shell.run("true");
+        wait_until(
+            &format!("{name}'s theme to see status 0"),
+            Duration::from_secs(5),
+            || {
+                fs::read_to_string(shell.dir().join("last_status"))
+                    .is_ok_and(|text| text.trim() == "0")
+            },
+        );
+    }
+}
+
+#[test]
+fn ssh_still_works_without_the_binary_and_when_disabled() {
+    for name in SHELLS {
+        let env = TestEnv::new();
+        let Some(shell) = Shell::start(&env, name, 1, &[]) else {
+            continue;
+        };
+        // Disabled: plain ssh, and no sweep either.
+        let out = shell.file("disabled");
+        shell.run(match name {
+            "fish" => "set -gx MUXGUARD_DISABLE 1",
+            _ => "export MUXGUARD_DISABLE=1",
+        });
+        let before = shell.calls();
+        shell.run(&format!(
+            "{} > '{out}'",
+            ssh_line(&env, "alpha", "echo plain")
+        ));
+        shell.wait_for("disabled", "plain", Duration::from_secs(15));
+        shell.run("true");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(shell.calls(), before, "{name}: muxguard ran while disabled");
+
+        // The binary is gone: ssh still runs.
+        if name == "fish" {
+            shell.run("set -e MUXGUARD_DISABLE");
+        } else {
+            shell.run("unset MUXGUARD_DISABLE");
+        }
+        fs::remove_file(shell.bin.join("muxguard")).unwrap();
+        fs::remove_file(shell.bin.join("muxguard-real")).unwrap();
+        let out = shell.file("deleted");
+        shell.run(&format!(
+            "{} > '{out}' 2>&1; echo \"rc={}\" >> '{out}'",
+            ssh_line(&env, "alpha", "echo still"),
+            shell.status_var()
+        ));
+        let text = shell.wait_for("deleted", "rc=", Duration::from_secs(15));
+        assert!(
+            text.contains("still") && text.contains("rc=0"),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn loading_twice_installs_one_hook() {
+    for name in SHELLS {
+        let env = TestEnv::new();
+        let Some(shell) = Shell::start(&env, name, 2, &[]) else {
+            continue;
+        };
+        let out = shell.file("hooks");
+        let probe = match name {
+            "bash" => format!("echo \"$PROMPT_COMMAND\" > '{out}'; type -t ssh >> '{out}'"),
+            "zsh" => format!("print -l $precmd_functions > '{out}'; whence -w ssh >> '{out}'"),
+            _ => format!("functions --handlers-type generic > '{out}'; type -t ssh >> '{out}'"),
+        };
+        shell.run(&probe);
+        let text = shell.wait_for("hooks", "function", Duration::from_secs(5));
+        assert_eq!(text.matches("__muxguard_hook").count(), 1, "{name}: {text}");
+    }
+}
