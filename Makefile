@@ -43,9 +43,10 @@ bench: test-deps
 
 install: build
 	install -Dm755 target/release/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard
+	ln -sf muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/muxguard
+	rm -f $(DESTDIR)$(PREFIX)/bin/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
 
 clean:
 	$(CARGO) clean

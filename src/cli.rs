@@ -1,7 +1,8 @@
 //! Command-line definitions. Kept free of logic so that completions and the man page can be
 //! generated from the same source.
 
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -225,6 +226,18 @@ pub struct SearchArgs {
     /// One more directory to look for control sockets in (repeatable)
     #[arg(long = "dir", value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
+}
+
+/// The command line as clap should read it. Invoked through a link named `muxguard-ssh`,
+/// muxguard is `muxguard ssh`, every argument ssh's: that is one program, for what takes one
+/// program rather than a command (`scp -S`, Ansible's ssh_executable).
+pub fn arguments() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args.first().and_then(|arg0| Path::new(arg0).file_name());
+    if invoked_as == Some(OsStr::new("muxguard-ssh")) {
+        args.splice(1..1, [OsString::from("ssh"), OsString::from("--")]);
+    }
+    args
 }
 
 /// Parses `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds.

@@ -2,11 +2,11 @@
 
 use clap::Parser;
 
-use muxguard::cli::{Cli, Command};
+use muxguard::cli::{self, Cli, Command};
 use muxguard::cmd;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::arguments());
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args, cli.timeout),
         Command::Status(args) => cmd::status::run(args, cli.timeout),

@@ -1,0 +1,141 @@
+//! `muxguard ssh` where programs take an ssh: a one-word link for scp -S, and
+//! GIT_SSH_COMMAND. Nothing of muxguard's may reach stdout, where those programs speak.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::{TestEnv, is_running, make_stale_socket};
+use nix::sys::signal::Signal;
+
+/// A `muxguard-ssh` link to the built binary, as `make install` makes.
+fn one_word_program(env: &TestEnv) -> PathBuf {
+    let link = env.root.join("muxguard-ssh");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_muxguard"), &link).unwrap();
+    link
+}
+
+#[test]
+fn the_one_word_program_repairs_then_runs_ssh() {
+    let env = TestEnv::new();
+    make_stale_socket(&env.control_path("alpha"));
+    let mut command = Command::new(one_word_program(&env));
+    env.isolate(&mut command);
+    let output = command
+        .args(env.ssh_args("alpha"))
+        .args(["echo", "hi"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout, b"hi\n", "only ssh's output on stdout");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("muxguard: stale") && stderr.contains("removed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn scp_through_the_one_word_program() {
+    let env = TestEnv::new();
+    let master = env.start_persist_master("alpha");
+    master.signal(Signal::SIGSTOP);
+    let source = env.root.join("payload");
+    fs::write(&source, "carried by scp\n").unwrap();
+    let target = env.root.join("copied");
+    let mut scp = Command::new("scp");
+    env.isolate(&mut scp);
+    scp.env("MUXGUARD_TIMEOUT", "500ms")
+        .arg("-O") // the classic protocol: the test sshd has no sftp subsystem
+        .arg("-S")
+        .arg(one_word_program(&env))
+        .args(["-F", env.ssh_config.to_str().unwrap()])
+        .arg(&source)
+        .arg(format!("alpha:{}", target.display()));
+    let output = output_within(scp, 15);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(fs::read_to_string(&target).unwrap(), "carried by scp\n");
+    assert!(!is_running(master.pid), "the hung master was ended first");
+}
+
+#[test]
+fn git_through_git_ssh_command() {
+    let Ok(git) = which::which("git") else {
+        eprintln!("skipped: git is not installed");
+        return;
+    };
+    let env = TestEnv::new();
+    let repo = env.root.join("repo.git");
+    let init = Command::new(&git)
+        .args(["init", "-q", "--bare"])
+        .arg(&repo)
+        .status()
+        .unwrap();
+    assert!(init.success());
+    // A stopped master: plain ssh, and so git, would wait on it for ever.
+    let master = env.start_persist_master("alpha");
+    master.signal(Signal::SIGSTOP);
+    let mut command = Command::new(&git);
+    env.isolate(&mut command);
+    command
+        .env("MUXGUARD_TIMEOUT", "500ms")
+        .env(
+            "GIT_SSH_COMMAND",
+            format!(
+                "{} ssh -F {}",
+                env!("CARGO_BIN_EXE_muxguard"),
+                env.ssh_config.display()
+            ),
+        )
+        .args(["ls-remote"])
+        .arg(format!("alpha:{}", repo.display()));
+    let output = output_within(command, 15);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!is_running(master.pid), "the hung master was ended first");
+}
+
+/// Runs a command that must finish: killed (and the test failed) after `seconds`.
+fn output_within(mut command: Command, seconds: u64) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() >= seconds {
+            child.kill().unwrap();
+            panic!("still running after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn arguments_ssh_rejects_reach_ssh_unchanged() {
+    let env = TestEnv::new();
+    let mut command = env.muxguard();
+    let output = command.args(["ssh", "-Q", "bogus-query"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(255), "ssh's own exit status");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Unsupported query"),
+        "ssh's own message: {stderr}"
+    );
+    assert!(!stderr.contains("muxguard:"), "{stderr}");
+}
