@@ -4,7 +4,8 @@
 # (or source this file). It defines an `ssh` function that repairs the destination's control
 # socket before each connection, and, in interactive shells, a prompt hook that removes stale
 # control sockets in the background at most every MUXGUARD_SWEEP_INTERVAL seconds (default 60).
-# MUXGUARD_DISABLE=1 turns both into plain ssh. Loading it twice installs nothing twice.
+# MUXGUARD_DISABLE=1 turns both into plain ssh. With MUXGUARD_WRAP_TOOLS=1 set before loading,
+# scp, sftp and rsync go through muxguard too. Loading it twice installs nothing twice.
 
 # `function NAME {` rather than `NAME() {`: an alias named ssh is not expanded here, so it keeps
 # working and its options reach this function.
@@ -20,6 +21,33 @@ function ssh {
         \command ssh "$@"
     fi
 }
+
+if [[ "${MUXGUARD_WRAP_TOOLS-}" == 1 ]]; then
+    # scp and sftp take one program (-S): muxguard-ssh, the same binary under that name. An -S
+    # of the user's comes later and wins.
+    function scp {
+        if __muxguard_usable && \command -v muxguard-ssh >/dev/null 2>&1; then
+            \command scp -S "$(\command -v muxguard-ssh)" "$@"
+        else
+            \command scp "$@"
+        fi
+    }
+    function sftp {
+        if __muxguard_usable && \command -v muxguard-ssh >/dev/null 2>&1; then
+            \command sftp -S "$(\command -v muxguard-ssh)" "$@"
+        else
+            \command sftp "$@"
+        fi
+    }
+    # rsync takes a command; -e of the user's wins over RSYNC_RSH.
+    function rsync {
+        if __muxguard_usable && [[ -z "${RSYNC_RSH-}" ]]; then
+            RSYNC_RSH="muxguard ssh" \command rsync "$@"
+        else
+            \command rsync "$@"
+        fi
+    }
+fi
 
 # The prompt hook: returns the status it found, so $? survives it.
 function __muxguard_hook {

@@ -4,7 +4,8 @@
 # (or source this file). It defines an `ssh` function that repairs the destination's control
 # socket before each connection, and, in interactive shells, a prompt hook that removes stale
 # control sockets in the background at most every MUXGUARD_SWEEP_INTERVAL seconds (default 60).
-# MUXGUARD_DISABLE=1 turns both into plain ssh. Loading it twice installs nothing twice.
+# MUXGUARD_DISABLE=1 turns both into plain ssh. With MUXGUARD_WRAP_TOOLS=1 set before loading,
+# scp, sftp and rsync go through muxguard too. Loading it twice installs nothing twice.
 
 function __muxguard_usable
     test "$MUXGUARD_DISABLE" != 1; and command -q muxguard
@@ -16,6 +17,33 @@ function ssh --wraps ssh --description 'ssh, with its control socket repaired by
         command muxguard ssh $argv
     else
         command ssh $argv
+    end
+end
+
+if test "$MUXGUARD_WRAP_TOOLS" = 1
+    # scp and sftp take one program (-S): muxguard-ssh, the same binary under that name. An -S
+    # of the user's comes later and wins.
+    function scp --wraps scp
+        if __muxguard_usable; and command -q muxguard-ssh
+            command scp -S (command -s muxguard-ssh) $argv
+        else
+            command scp $argv
+        end
+    end
+    function sftp --wraps sftp
+        if __muxguard_usable; and command -q muxguard-ssh
+            command sftp -S (command -s muxguard-ssh) $argv
+        else
+            command sftp $argv
+        end
+    end
+    # rsync takes a command; -e of the user's wins over RSYNC_RSH.
+    function rsync --wraps rsync
+        if __muxguard_usable; and not set -q RSYNC_RSH
+            RSYNC_RSH="muxguard ssh" command rsync $argv
+        else
+            command rsync $argv
+        end
     end
 end
 

@@ -52,6 +52,8 @@ impl Shell {
         )
         .unwrap();
         fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        // The one-word program that scp -S and sftp -S take, as `make install` links it.
+        std::os::unix::fs::symlink(&real, bin.join("muxguard-ssh")).unwrap();
 
         let load = match name {
             "fish" => "muxguard init fish | source\n",
@@ -343,5 +345,55 @@ fn loading_twice_installs_one_hook() {
         shell.run(&probe);
         let text = shell.wait_for("hooks", "function", Duration::from_secs(5));
         assert_eq!(text.matches("__muxguard_hook").count(), 1, "{name}: {text}");
+    }
+}
+
+#[test]
+fn wrapped_scp_and_sftp_get_through_a_hung_master() {
+    for name in SHELLS {
+        let env = TestEnv::new();
+        let wrap = [("MUXGUARD_WRAP_TOOLS", "1"), ("MUXGUARD_TIMEOUT", "500ms")];
+        let Some(shell) = Shell::start(&env, name, 1, &wrap) else {
+            continue;
+        };
+        let source = shell.file("payload");
+        fs::write(&source, "carried\n").unwrap();
+        let config = env.ssh_config.display();
+        for (tool, command) in [
+            (
+                "scp",
+                format!(
+                    "scp -F '{config}' '{source}' 'alpha:{}'",
+                    shell.file("by-scp")
+                ),
+            ),
+            (
+                "sftp",
+                format!(
+                    "echo \"put {source} {}\" | sftp -b - -F '{config}' alpha",
+                    shell.file("by-sftp")
+                ),
+            ),
+        ] {
+            let master = env.start_persist_master("alpha");
+            master.signal(Signal::SIGSTOP);
+            let out = shell.file(&format!("{tool}.out"));
+            shell.run(&format!(
+                "{command} > '{out}' 2>&1; echo \"rc={}\" >> '{out}'",
+                shell.status_var()
+            ));
+            let text = shell.wait_for(&format!("{tool}.out"), "rc=", Duration::from_secs(15));
+            assert!(text.contains("rc=0"), "{name} {tool}: {text}");
+            let copied = shell.dir().join(format!("by-{tool}"));
+            assert_eq!(
+                fs::read_to_string(copied).unwrap(),
+                "carried\n",
+                "{name} {tool}"
+            );
+            assert!(
+                !common::is_running(master.pid),
+                "{name} {tool}: the hung master was ended"
+            );
+        }
     }
 }

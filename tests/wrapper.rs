@@ -52,7 +52,6 @@ fn scp_through_the_one_word_program() {
     let mut scp = Command::new("scp");
     env.isolate(&mut scp);
     scp.env("MUXGUARD_TIMEOUT", "500ms")
-        .arg("-O") // the classic protocol: the test sshd has no sftp subsystem
         .arg("-S")
         .arg(one_word_program(&env))
         .args(["-F", env.ssh_config.to_str().unwrap()])

@@ -155,7 +155,8 @@ impl TestEnv {
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
                      AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\n\
                      PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                     PermitRootLogin prohibit-password\nLogLevel INFO\nMaxSessions 10\n",
+                     PermitRootLogin prohibit-password\nLogLevel INFO\nMaxSessions 10\n\
+                     Subsystem sftp internal-sftp\n",
                     host_key.display(),
                     sshd_dir.join("sshd.pid").display(),
                     authorized_keys.display(),
