@@ -229,8 +229,7 @@ pub fn classify_active(path: &Path, timeout: Duration) -> (SocketReport, Option<
         Err(report) => return (*report, None),
     };
     let deadline = Deadline::after(timeout);
-    let answer = MuxClient::connect(path, deadline)
-        .and_then(|mut client| client.alive_check().map(|pid| (client, pid)));
+    let answer = MuxClient::connect_alive(path, deadline);
     let (client, answer) = match answer {
         Ok((client, pid)) => (Some(client), Ok(pid)),
         Err(error) => (None, Err(error)),

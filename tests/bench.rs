@@ -328,7 +328,7 @@ fn hook_costs(env: &TestEnv) -> Vec<(Option<f64>, String)> {
             "zsh",
             vec![
                 "-c",
-                "source \"$1/muxguard.zsh\"; typeset -g __muxguard_next_sweep=999999999; zmodload zsh/datetime; s=$EPOCHREALTIME; for ((i=0;i<2000;i++)); do __muxguard_hook; done; e=$EPOCHREALTIME; echo $(( int((e-s)*1e9/2000) ))",
+                "source \"$1/muxguard.zsh\"; typeset -g __muxguard_next_sweep=999999999; zmodload zsh/datetime; s=$EPOCHREALTIME; for ((i=0;i<2000;i++)); do __muxguard_hook; done; e=$EPOCHREALTIME; printf '%.0f\\n' $(( (e-s)*1e9/2000 ))",
                 "bench",
             ],
         ),

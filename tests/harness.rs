@@ -1,40 +1,93 @@
-//! The harness itself: if these fail, every other integration test means nothing.
+//! The harness itself, checked with real OpenSSH only: if these fail, every other integration
+//! test means nothing.
 
 mod common;
 
+use std::io::{ErrorKind, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use common::{Listener, TestEnv, first_bytes, is_running, make_stale_socket, spawn_listener};
+use nix::sys::signal::Signal;
 
-fn ssh_check(path: &std::path::Path) -> (bool, String) {
-    let output = Command::new("ssh")
-        .arg("-S")
-        .arg(path)
-        .args(["-O", "check", "x"])
-        .output()
-        .unwrap();
+use common::{
+    Listener, TestEnv, first_bytes, is_running, make_stale_socket, output_within, parent_of,
+    spawn_listener,
+};
+
+/// `ssh -O check` straight at a socket: (success, stderr).
+fn ssh_check(path: &Path) -> (bool, String) {
+    let output = output_within(
+        Command::new("ssh")
+            .arg("-S")
+            .arg(path)
+            .args(["-O", "check", "x"]),
+        Duration::from_secs(5),
+    );
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stderr).into(),
     )
 }
 
+fn logins(env: &TestEnv) -> usize {
+    env.sshd_log().matches("Accepted publickey").count()
+}
+
 #[test]
-fn masters_are_real_and_break_for_real() {
+fn a_foreground_master_answers_and_carries_sessions() {
     let env = TestEnv::new();
-    let mut master = env.start_master("alpha");
-    assert!(ssh_check(&master.path).0);
-    assert_eq!(env.ssh("alpha", &["echo", "ok"]).stdout, b"ok\n");
+    let master = env.start_master("alpha");
+    assert_eq!(master.path, env.control_path("alpha"));
+    assert!(master.path.starts_with(&env.cm_dir));
+    let (ok, stderr) = ssh_check(&master.path);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains(&format!("pid={}", master.pid)), "{stderr}");
+
+    let output = env.ssh("alpha", &["echo", "ok"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"ok\n");
+    assert_eq!(logins(&env), 1, "the session went through the master");
+}
+
+#[test]
+fn a_killed_master_leaves_a_socket_that_refuses() {
+    let env = TestEnv::new();
+    let master = env.start_master("beta");
+    master.signal(Signal::SIGKILL);
+    assert!(!is_running(master.pid), "reaped, not a zombie");
     assert!(
-        !env.server_pids().is_empty(),
-        "the server side of the connection is visible"
+        std::fs::symlink_metadata(&master.path)
+            .unwrap()
+            .file_type()
+            .is_socket()
     );
-    master.kill_and_reap();
     let (ok, stderr) = ssh_check(&master.path);
     assert!(!ok);
     assert!(stderr.contains("Connection refused"), "{stderr}");
+}
+
+#[test]
+fn a_persistent_master_is_found_and_its_connection_is_seen() {
+    let env = TestEnv::new();
+    assert!(env.server_pids().is_empty(), "no connection yet");
+    let mut master = env.start_persist_master("gamma");
+    assert!(is_running(master.pid));
+    assert_ne!(
+        parent_of(master.pid),
+        Some(std::process::id() as i32),
+        "ssh daemonized it: not our child"
+    );
+    assert!(ssh_check(&master.path).0);
+    assert!(!env.server_pids().is_empty());
+
+    master.kill_and_reap();
+    assert!(!is_running(master.pid));
+    common::wait_until("the server side to end", Duration::from_secs(5), || {
+        env.server_pids().is_empty()
+    });
 }
 
 #[test]
@@ -42,17 +95,49 @@ fn dropping_the_environment_ends_everything_it_started() {
     let env = TestEnv::new();
     let foreground = env.start_master("alpha");
     let persistent = env.start_persist_master("beta");
+    let stopped = env.start_master("gamma");
+    stopped.signal(Signal::SIGSTOP);
+    let root = env.root.clone();
     let mut pids = env.server_pids();
-    pids.extend([foreground.pid, persistent.pid]);
-    assert!(pids.len() >= 4, "{pids:?}");
+    assert!(
+        pids.len() >= 3,
+        "one server process per connection at least: {pids:?}"
+    );
+    pids.extend([foreground.pid, persistent.pid, stopped.pid]);
+
     drop(env);
     for pid in pids {
         assert!(!is_running(pid), "pid {pid} survived");
     }
+    assert!(!root.exists(), "the directory is removed");
 }
 
 #[test]
-fn fixtures_behave_as_named() {
+fn extra_config_comes_first() {
+    // Only computed by `ssh -G`, never created.
+    let env = TestEnv::with_extra_config("Host alpha\n  ControlPath /nonexistent/extra-%C\n");
+    let path = env.control_path("alpha");
+    assert!(
+        path.to_str().unwrap().starts_with("/nonexistent/extra-"),
+        "{path:?}"
+    );
+    assert!(env.control_path("beta").starts_with(&env.cm_dir));
+    assert_eq!(
+        env.ssh_args("alpha"),
+        ["-F", env.ssh_config.to_str().unwrap(), "alpha"]
+    );
+}
+
+#[test]
+fn commands_are_killed_at_their_timeout() {
+    let started = Instant::now();
+    let output = output_within(Command::new("sleep").arg("10"), Duration::from_millis(200));
+    assert!(!output.status.success());
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn a_stale_socket_is_a_socket_that_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let stale = dir.path().join("stale");
     make_stale_socket(&stale);
@@ -64,29 +149,62 @@ fn fixtures_behave_as_named() {
     );
     assert_eq!(
         UnixStream::connect(&stale).unwrap_err().kind(),
-        std::io::ErrorKind::ConnectionRefused
+        ErrorKind::ConnectionRefused
     );
+}
 
+#[test]
+fn listeners_behave_as_named() {
+    let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, Listener, &[u8]); 4] = [
         (
             "garbage",
             Listener::Garbage,
             b"HTTP/1.1 400 Bad Request\r\n\r\n",
         ),
-        ("closes", Listener::CloseImmediately, b""),
         ("huge", Listener::HugeLength, &[0xff, 0xff, 0xff, 0xf0]),
         (
             "hello",
             Listener::WrongHello,
             &[0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 99],
         ),
+        ("silent", Listener::Silent, b""),
     ];
     for (name, behaviour, expected) in cases {
         let path = dir.path().join(name);
         let _guard = spawn_listener(&path, behaviour);
         assert_eq!(first_bytes(&path), expected, "{name}");
     }
-    let silent = dir.path().join("silent");
-    let _guard = spawn_listener(&silent, Listener::Silent);
-    assert_eq!(first_bytes(&silent), b"");
+
+    let path = dir.path().join("closes");
+    let _guard = spawn_listener(&path, Listener::CloseImmediately);
+    let mut stream = UnixStream::connect(&path).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(stream.read(&mut [0; 16]).unwrap(), 0, "end of file at once");
+}
+
+#[test]
+fn a_silent_listener_holds_the_connection_until_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("silent");
+    let guard = spawn_listener(&path, Listener::Silent);
+    let mut stream = UnixStream::connect(&path).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let error = stream.read(&mut [0; 16]).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::WouldBlock, "open and quiet");
+
+    drop(guard);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(stream.read(&mut [0; 16]).unwrap(), 0, "closed by the drop");
+    assert!(path.exists(), "the socket file stays");
+    assert_eq!(
+        UnixStream::connect(&path).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
 }

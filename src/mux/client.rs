@@ -70,17 +70,40 @@ pub struct MuxClient {
 impl MuxClient {
     /// Connects and exchanges HELLO messages.
     pub fn connect(path: &Path, deadline: Deadline) -> Result<Self, MuxError> {
+        Self::open(path, deadline, 1, &[])
+    }
+
+    /// Connects and asks ALIVE_CHECK in the same write as the HELLO, a round trip less: the
+    /// master reads one message each time the socket is readable, and what is left keeps it
+    /// readable, so the request is served right after the HELLO. Returns the master's pid.
+    pub fn connect_alive(path: &Path, deadline: Deadline) -> Result<(Self, i32), MuxError> {
+        const REQUEST_ID: u32 = 1;
+        let alive_check = MessageBuilder::new(MSG_ALIVE_CHECK)
+            .u32(REQUEST_ID)
+            .finish();
+        let mut client = Self::open(path, deadline, REQUEST_ID + 1, &alive_check)?;
+        let pid = client.read_alive(REQUEST_ID)?;
+        Ok((client, pid))
+    }
+
+    /// Connects, sends HELLO followed by `pipelined`, and reads the master's HELLO.
+    fn open(
+        path: &Path,
+        deadline: Deadline,
+        next_request_id: u32,
+        pipelined: &[u8],
+    ) -> Result<Self, MuxError> {
         let stream = connect_nonblocking(path)?;
         let mut client = MuxClient {
             stream,
             deadline,
-            next_request_id: 1,
+            next_request_id,
         };
-        client.send(
-            &MessageBuilder::new(MSG_HELLO)
-                .u32(PROTOCOL_VERSION)
-                .finish(),
-        )?;
+        let mut greeting = MessageBuilder::new(MSG_HELLO)
+            .u32(PROTOCOL_VERSION)
+            .finish();
+        greeting.extend_from_slice(pipelined);
+        client.send(&greeting)?;
         let hello = client.receive()?;
         let mut reader = BodyReader::new(&hello);
         let (msg_type, version) = match (reader.u32(), reader.u32()) {
@@ -103,7 +126,18 @@ impl MuxClient {
     /// ALIVE_CHECK: answered by the master itself, so it proves the process serves the socket
     /// but nothing about the network. Returns the master's pid.
     pub fn alive_check(&mut self) -> Result<i32, MuxError> {
-        let reply = self.request(MSG_ALIVE_CHECK, MSG_ALIVE)?;
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        self.send(
+            &MessageBuilder::new(MSG_ALIVE_CHECK)
+                .u32(request_id)
+                .finish(),
+        )?;
+        self.read_alive(request_id)
+    }
+
+    fn read_alive(&mut self, request_id: u32) -> Result<i32, MuxError> {
+        let reply = self.read_reply(request_id, MSG_ALIVE)?;
         let pid = BodyReader::new(&reply)
             .u32()
             .map_err(|_| MuxError::Protocol("its ALIVE reply is truncated".into()))?;
@@ -174,6 +208,12 @@ impl MuxClient {
         for &fd in fds {
             self.send_fd(fd)?;
         }
+        self.read_reply(request_id, reply_type)
+    }
+
+    /// Reads the reply to `request_id`, checks that it has the expected type, and returns its
+    /// fields after the id.
+    fn read_reply(&mut self, request_id: u32, reply_type: u32) -> Result<Vec<u8>, MuxError> {
         let mut body = self.receive()?;
         let mut reader = BodyReader::new(&body);
         let truncated = |_| MuxError::Protocol("its reply is truncated".into());

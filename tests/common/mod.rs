@@ -1,115 +1,93 @@
-//! The integration-test harness: a private sshd on 127.0.0.1 with its own keys, a generated
-//! ssh config, real masters, and fixtures for bad input. Everything it starts is killed by pid
-//! when the environment is dropped.
+//! The integration-test harness: a private sshd on 127.0.0.1 with its own keys, a generated ssh
+//! config that ignores the user's ~/.ssh, real masters, and fixtures for bad input. Everything an
+//! environment starts is killed when it is dropped, and nothing else is: processes are named by
+//! pid *and* start time, so a recycled pid is never mistaken for one of ours.
 #![allow(dead_code)] // not every test uses every helper
 
 pub mod cli;
 
-use std::cell::RefCell;
-use std::fs;
-use std::io::{Read, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::wait::waitpid;
+use nix::unistd::{Pid, Uid, User};
 use tempfile::TempDir;
 
+/// How long the harness waits for anything (sshd, a master, a death) before failing the test.
+const PATIENCE: Duration = Duration::from_secs(10);
+/// How long one `ssh` run may take: past this it is hung, not slow.
+const SSH_TIMEOUT: Duration = Duration::from_secs(15);
+const POLL: Duration = Duration::from_millis(10);
+
+/// A private sshd, an ssh config pointing at it, and every process started for a test.
 pub struct TestEnv {
-    _temp: TempDir,
     pub root: PathBuf,
     /// HOME for muxguard runs (Ansible's socket directory is under it).
     pub home: PathBuf,
     /// XDG_STATE_HOME for muxguard runs.
     pub state_dir: PathBuf,
-    /// Where the generated config puts control sockets (mode 0700).
+    /// Where the generated config puts control sockets (mode 0700, as ssh users keep it).
     pub cm_dir: PathBuf,
     pub ssh_config: PathBuf,
     pub port: u16,
-    sshd: RefCell<Child>,
-    tracked: RefCell<Vec<i32>>,
+    sshd: Child,
+    /// Processes to kill on drop; a Mutex so that `&TestEnv` can be shared with threads.
+    tracked: Mutex<Vec<Proc>>,
+    /// Last, so the directory goes only after the processes using it.
+    _temp: TempDir,
 }
 
 /// A master started by the environment.
 pub struct Master {
     pub pid: i32,
     pub path: PathBuf,
+    /// Set for a foreground master: our child, so only we can reap it.
     child: Option<Child>,
 }
 
 impl Master {
+    /// Sends `signal` (SIGKILL to leave a stale socket, SIGSTOP to leave a hung one). After
+    /// SIGKILL it waits until the process is really gone: a zombie still shows in /proc and
+    /// still "exists" for kill(pid, 0).
     pub fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.pid), signal).expect("signal the master");
-    }
-
-    /// SIGKILL, then make sure the process is gone (a zombie still shows in /proc).
-    pub fn kill_and_reap(&mut self) {
-        self.signal(Signal::SIGKILL);
-        match &mut self.child {
-            Some(child) => {
-                child.wait().expect("reap the master");
-            }
-            None => wait_until("the master to die", Duration::from_secs(5), || {
-                !is_running(self.pid)
-            }),
+        kill(Pid::from_raw(self.pid), signal)
+            .unwrap_or_else(|e| panic!("signal {signal} to master {}: {e}", self.pid));
+        if signal == Signal::SIGKILL {
+            self.wait_gone();
         }
     }
-}
 
-/// True while the process exists and is not a zombie.
-pub fn is_running(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-        !state.starts_with('Z') && !state.starts_with('X')
-    })
-}
-
-pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
+    /// SIGKILL, then make sure the process is gone (reaped when it is our child).
+    pub fn kill_and_reap(&mut self) {
+        self.signal(Signal::SIGKILL);
     }
-}
 
-fn sshd_binary() -> PathBuf {
-    let standard = PathBuf::from("/usr/sbin/sshd");
-    if standard.exists() {
-        return standard;
+    fn wait_gone(&self) {
+        if self.child.is_some() {
+            // ECHILD: already reaped (the environment reaps what it kills).
+            match waitpid(Pid::from_raw(self.pid), None) {
+                Ok(_) | Err(Errno::ECHILD) => {}
+                Err(e) => panic!("reap master {}: {e}", self.pid),
+            }
+        } else {
+            // A daemonized master belongs to init, which may reap it late or never.
+            wait_until(&format!("master {} to die", self.pid), PATIENCE, || {
+                !is_running(self.pid)
+            });
+        }
     }
-    which::which("sshd").expect("sshd not found: apt-get install openssh-server")
-}
-
-fn current_user() -> String {
-    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
-        .unwrap()
-        .expect("the current user has a passwd entry")
-        .name
-}
-
-fn keygen(path: &Path) {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "muxguard-test", "-f"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .status()
-        .expect("ssh-keygen runs");
-    assert!(status.success(), "ssh-keygen failed");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl TestEnv {
@@ -117,10 +95,10 @@ impl TestEnv {
         Self::with_extra_config("")
     }
 
-    /// `extra` is put before the standard Host blocks (ssh takes the first value it finds).
+    /// `extra` goes before the standard Host blocks: ssh keeps the first value it finds, so
+    /// these override them.
     pub fn with_extra_config(extra: &str) -> TestEnv {
-        let temp = tempfile::Builder::new().prefix("mg").tempdir().unwrap();
-        // Short: a ControlPath must fit in a Unix socket address.
+        let temp = temp_root();
         let root = temp.path().to_path_buf();
         let home = root.join("home");
         let state_dir = root.join("state");
@@ -137,67 +115,13 @@ impl TestEnv {
         keygen(&client_key);
         let authorized_keys = sshd_dir.join("authorized_keys");
         fs::copy(client_key.with_extension("pub"), &authorized_keys).unwrap();
+
+        let (sshd, port) = start_sshd(&sshd_dir, &host_key, &authorized_keys);
+
         let host_pub = fs::read_to_string(host_key.with_extension("pub")).unwrap();
+        let known_hosts = root.join("known_hosts");
+        fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
 
-        if nix::unistd::Uid::effective().is_root() {
-            // sshd refuses to start as root without its privilege-separation directory.
-            let _ = fs::create_dir_all("/run/sshd");
-        }
-
-        let mut attempts = 0;
-        let (sshd, port) = loop {
-            attempts += 1;
-            let port = free_port();
-            let sshd_config = sshd_dir.join("sshd_config");
-            fs::write(
-                &sshd_config,
-                format!(
-                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
-                     AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\n\
-                     PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                     PermitRootLogin prohibit-password\nLogLevel INFO\nMaxSessions 10\n\
-                     Subsystem sftp internal-sftp\n",
-                    host_key.display(),
-                    sshd_dir.join("sshd.pid").display(),
-                    authorized_keys.display(),
-                ),
-            )
-            .unwrap();
-            let mut sshd = Command::new(sshd_binary())
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&sshd_config)
-                .arg("-E")
-                .arg(sshd_dir.join("sshd.log"))
-                .stdin(Stdio::null())
-                .spawn()
-                .expect("sshd starts");
-            let started = Instant::now();
-            let ready = loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break true;
-                }
-                if sshd.try_wait().unwrap().is_some() || started.elapsed() > Duration::from_secs(10)
-                {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            };
-            if ready {
-                break (sshd, port);
-            }
-            let _ = sshd.kill();
-            let _ = sshd.wait();
-            let log = fs::read_to_string(sshd_dir.join("sshd.log")).unwrap_or_default();
-            assert!(attempts < 3, "sshd did not start:\n{log}");
-        };
-
-        fs::write(
-            root.join("known_hosts"),
-            format!("[127.0.0.1]:{port} {host_pub}"),
-        )
-        .unwrap();
         let ssh_config = root.join("ssh_config");
         let cm = cm_dir.display();
         fs::write(
@@ -216,24 +140,25 @@ impl TestEnv {
                  \x20 ControlMaster auto\n  ControlPath {cm}/%C\n  ConnectTimeout 5\n",
                 user = current_user(),
                 key = client_key.display(),
-                known_hosts = root.join("known_hosts").display(),
+                known_hosts = known_hosts.display(),
             ),
         )
         .unwrap();
 
         TestEnv {
-            _temp: temp,
             root,
             home,
             state_dir,
             cm_dir,
             ssh_config,
             port,
-            sshd: RefCell::new(sshd),
-            tracked: RefCell::new(Vec::new()),
+            sshd,
+            tracked: Mutex::new(Vec::new()),
+            _temp: temp,
         }
     }
 
+    /// What follows `ssh` (or `muxguard check --`) to reach `alias` through this environment.
     pub fn ssh_args(&self, alias: &str) -> Vec<String> {
         vec![
             "-F".into(),
@@ -248,42 +173,59 @@ impl TestEnv {
         command
     }
 
+    /// The ControlPath ssh itself computes for `alias` (`ssh -G`), tokens expanded. Panics for
+    /// `ControlPath none`, which `ssh -G` leaves out altogether.
     pub fn control_path(&self, alias: &str) -> PathBuf {
-        let output = self.ssh_command().arg("-G").arg(alias).output().unwrap();
-        assert!(output.status.success(), "ssh -G {alias} failed");
+        let output = output_within(self.ssh_command().arg("-G").arg(alias), SSH_TIMEOUT);
+        assert!(
+            output.status.success(),
+            "ssh -G {alias} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout)
             .unwrap()
             .lines()
             .find_map(|line| line.strip_prefix("controlpath "))
             .map(PathBuf::from)
-            .expect("a controlpath")
+            .unwrap_or_else(|| panic!("{alias} has no ControlPath (ssh -G prints none)"))
     }
 
     /// `ssh -O check`: the pid of the master at the alias's ControlPath, if one answers.
     fn master_pid(&self, alias: &str) -> Option<i32> {
-        let output = self
-            .ssh_command()
-            .args(["-O", "check", alias])
-            .output()
-            .unwrap();
+        let output = output_within(self.ssh_command().args(["-O", "check", alias]), SSH_TIMEOUT);
+        if !output.status.success() {
+            return None;
+        }
+        // "Master running (pid=N)" on stderr.
         let stderr = String::from_utf8_lossy(&output.stderr);
         let (_, after) = stderr.split_once("(pid=")?;
         after.split(')').next()?.parse().ok()
     }
 
-    /// A master in the foreground, as a child of the test: `ssh -M -N`.
+    /// A master in the foreground, as a child of the test (`ssh -M -N`), answering when this
+    /// returns. Its stderr goes to `root/master-ALIAS.log`, quoted if it fails to come up.
     pub fn start_master(&self, alias: &str) -> Master {
-        let child = self
+        let log_path = self.root.join(format!("master-{alias}.log"));
+        let mut child = self
             .ssh_command()
             .args(["-M", "-N", "-o", "ControlPersist=no", alias])
             .stdout(Stdio::null())
+            .stderr(File::create(&log_path).unwrap())
             .spawn()
             .expect("ssh starts");
         let pid = child.id() as i32;
         self.track_pid(pid);
-        wait_until("the master to answer", Duration::from_secs(10), || {
-            self.master_pid(alias) == Some(pid)
-        });
+        wait_until(
+            &format!("the {alias} master (pid {pid}) to answer"),
+            PATIENCE,
+            || {
+                if let Some(status) = child.try_wait().unwrap() {
+                    let log = fs::read_to_string(&log_path).unwrap_or_default();
+                    panic!("the {alias} master exited ({status}):\n{log}");
+                }
+                self.master_pid(alias) == Some(pid)
+            },
+        );
         Master {
             pid,
             path: self.control_path(alias),
@@ -291,18 +233,22 @@ impl TestEnv {
         }
     }
 
-    /// A master the way users get them: ControlPersist, so it goes to the background itself.
+    /// A master the way users get them: ControlPersist, so ssh puts it in the background itself
+    /// and it is not our child. Its pid comes from `ssh -O check`.
     pub fn start_persist_master(&self, alias: &str) -> Master {
-        let status = self
-            .ssh_command()
-            .args(["-o", "ControlPersist=60", alias, "true"])
-            .stdout(Stdio::null())
-            .status()
-            .expect("ssh runs");
-        assert!(status.success(), "ssh {alias} true failed");
+        let output = output_within(
+            self.ssh_command()
+                .args(["-o", "ControlPersist=60", alias, "true"]),
+            SSH_TIMEOUT,
+        );
+        assert!(
+            output.status.success(),
+            "ssh {alias} true failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let pid = self
             .master_pid(alias)
-            .expect("the persistent master answers");
+            .unwrap_or_else(|| panic!("no persistent master answers for {alias}"));
         self.track_pid(pid);
         Master {
             pid,
@@ -311,30 +257,14 @@ impl TestEnv {
         }
     }
 
-    /// Runs `ssh alias cmd...` through whatever master there is, killed after 15 s.
+    /// Runs `ssh alias cmd...` (through whatever master there is), killed after 15 s.
     pub fn ssh(&self, alias: &str, cmd: &[&str]) -> Output {
-        let mut child = self
-            .ssh_command()
-            .arg(alias)
-            .args(cmd)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if started.elapsed() > Duration::from_secs(15) {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child.wait_with_output().unwrap()
+        output_within(self.ssh_command().arg(alias).args(cmd), SSH_TIMEOUT)
     }
 
-    /// The per-connection sshd processes: every descendant of the listener.
+    /// The server side of every connection: all live descendants of the sshd listener.
     pub fn server_pids(&self) -> Vec<i32> {
-        descendants(self.sshd.borrow().id() as i32)
+        descendants(self.sshd.id() as i32)
     }
 
     /// Stops (SIGSTOP) or resumes (SIGCONT) the server side of every connection: the links of
@@ -360,7 +290,7 @@ impl TestEnv {
     }
 
     /// Gives a command the environment muxguard runs with in tests: this env's home and state,
-    /// no colour, and none of the parent's MUXGUARD_* settings.
+    /// no colour, no stdin, and none of the parent's MUXGUARD_* settings.
     pub fn isolate(&self, command: &mut Command) {
         command
             .env("HOME", &self.home)
@@ -374,63 +304,291 @@ impl TestEnv {
         }
     }
 
-    /// Kills `pid` when the environment is dropped.
+    /// Kills `pid` when the environment is dropped (unless it is gone by then, and its pid
+    /// perhaps reused).
     pub fn track_pid(&self, pid: i32) {
-        self.tracked.borrow_mut().push(pid);
+        if let Some(process) = Proc::find(pid) {
+            self.tracked.lock().unwrap().push(process);
+        }
     }
 }
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        let sshd_pid = self.sshd.borrow().id() as i32;
-        let mut victims = self.tracked.borrow().clone();
-        victims.extend(descendants(sshd_pid));
-        for pid in victims {
-            // Only processes still ours: a tracked pid that exited may have been reused.
-            if is_running(pid) && is_descendant_or_ssh(pid) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+        let sshd = self.sshd.id() as i32;
+        // Frozen, the listener cannot fork a new connection while its children are listed.
+        let _ = kill(Pid::from_raw(sshd), Signal::SIGSTOP);
+        let tracked = self.tracked.get_mut().unwrap_or_else(|e| e.into_inner());
+        let mut victims: Vec<Proc> = tracked.iter().copied().filter(Proc::is_alive).collect();
+        victims.extend(descendants(sshd).into_iter().filter_map(Proc::find));
+        let ours = nix::unistd::getpid().as_raw();
+        let children: Vec<i32> = victims
+            .iter()
+            .filter(|victim| stat(victim.pid).is_some_and(|s| s.ppid == ours))
+            .map(|victim| victim.pid)
+            .collect();
+        for victim in &victims {
+            // SIGKILL also ends a stopped process.
+            let _ = kill(Pid::from_raw(victim.pid), Signal::SIGKILL);
         }
-        let mut sshd = self.sshd.borrow_mut();
-        let _ = sshd.kill();
-        let _ = sshd.wait();
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        for pid in children {
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        // The others die asynchronously; a test that checks right after the drop must not race
+        // them. No panic here: this may run while a failed test unwinds.
+        let started = Instant::now();
+        while victims.iter().any(Proc::is_alive) && started.elapsed() < PATIENCE {
+            std::thread::sleep(POLL);
+        }
     }
 }
 
-fn is_descendant_or_ssh(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| matches!(comm.trim(), "ssh" | "sshd"))
+/// True while the process exists and is not a zombie.
+pub fn is_running(pid: i32) -> bool {
+    stat(pid).is_some_and(|s| s.is_live())
 }
 
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+/// The parent of a live process.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    stat(pid).filter(Stat::is_live).map(|s| s.ppid)
 }
 
+/// Polls `done` every 10 ms; panics naming `what` if it is still false after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Runs `command` to completion, killing it after `timeout`. Output goes through files, not
+/// pipes: a ControlPersist master that ssh forks keeps the stderr it inherited, and a pipe would
+/// then never reach end-of-file.
+pub fn output_within(command: &mut Command, timeout: Duration) -> Output {
+    let mut stdout = tempfile::tempfile().unwrap();
+    let mut stderr = tempfile::tempfile().unwrap();
+    let mut child = command
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?} does not start: {e}"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(POLL);
+    };
+    let read_all = |file: &mut File| {
+        let mut bytes = Vec::new();
+        file.rewind().unwrap();
+        file.read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    Output {
+        status,
+        stdout: read_all(&mut stdout),
+        stderr: read_all(&mut stderr),
+    }
+}
+
+/// The directory of one environment. A ControlPath must fit in a Unix socket address (107
+/// bytes, and ssh appends 17 more while it creates the socket), so a long $TMPDIR is not used.
+fn temp_root() -> TempDir {
+    let base = std::env::temp_dir();
+    let base = if base.as_os_str().len() <= 30 {
+        base
+    } else {
+        PathBuf::from("/tmp")
+    };
+    tempfile::Builder::new()
+        .prefix("mg")
+        .tempdir_in(base)
+        .expect("create a temporary directory")
+}
+
+fn sshd_binary() -> PathBuf {
+    let standard = PathBuf::from("/usr/sbin/sshd");
+    if standard.exists() {
+        return standard;
+    }
+    which::which("sshd").unwrap_or_else(|_| {
+        panic!(
+            "sshd not found: the tests need a real OpenSSH server (apt-get install openssh-server)"
+        )
+    })
+}
+
+fn current_user() -> String {
+    User::from_uid(Uid::effective())
+        .unwrap()
+        .expect("the current user has a passwd entry")
+        .name
+}
+
+fn keygen(path: &Path) {
+    let output = output_within(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "muxguard-test", "-f"])
+            .arg(path)
+            .stdin(Stdio::null()),
+        SSH_TIMEOUT,
+    );
+    assert!(
+        output.status.success(),
+        "ssh-keygen failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A port nobody listens on right now. Another process may take it before sshd does, hence
+/// the retries in `start_sshd`.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts sshd in the foreground on a free loopback port; returns it once it accepts
+/// connections.
+fn start_sshd(dir: &Path, host_key: &Path, authorized_keys: &Path) -> (Child, u16) {
+    if Uid::effective().is_root() {
+        // As root, sshd refuses to start without its privilege-separation directory.
+        let _ = fs::DirBuilder::new().mode(0o755).create("/run/sshd");
+    }
+    let config = dir.join("sshd_config");
+    let log_path = dir.join("sshd.log");
+    let mut log = String::new();
+    for _ in 0..3 {
+        let port = free_port();
+        fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+                 AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PermitRootLogin prohibit-password\nLogLevel INFO\nMaxSessions 10\n\
+                 Subsystem sftp internal-sftp\n",
+                host_key.display(),
+                dir.join("sshd.pid").display(),
+                authorized_keys.display(),
+            ),
+        )
+        .unwrap();
+        // Fresh for each attempt, so "listening" below is this attempt's. stderr goes there
+        // too: errors before sshd opens its log (a bad config) would be lost otherwise.
+        fs::write(&log_path, "").unwrap();
+        let stderr = OpenOptions::new().append(true).open(&log_path).unwrap();
+        let mut sshd = Command::new(sshd_binary())
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .arg("-E")
+            .arg(&log_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("sshd starts");
+        // A connection alone could reach another test's sshd that took the port first; the
+        // log line says this one has it.
+        let listening = format!("Server listening on 127.0.0.1 port {port}.");
+        let started = Instant::now();
+        while started.elapsed() < PATIENCE && sshd.try_wait().unwrap().is_none() {
+            if fs::read_to_string(&log_path).is_ok_and(|log| log.contains(&listening))
+                && TcpStream::connect(("127.0.0.1", port)).is_ok()
+            {
+                return (sshd, port);
+            }
+            std::thread::sleep(POLL);
+        }
+        let _ = sshd.kill();
+        let _ = sshd.wait();
+        log = fs::read_to_string(&log_path).unwrap_or_default();
+    }
+    panic!("sshd did not start in 3 attempts; its last log:\n{log}");
+}
+
+/// The fields of /proc/PID/stat the harness needs.
+struct Stat {
+    state: char,
+    ppid: i32,
+    /// Clock ticks after boot: with the pid, names one process for good.
+    start: u64,
+}
+
+impl Stat {
+    fn is_live(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X')
+    }
+}
+
+fn stat(pid: i32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields after its last ')' do not.
+    let mut fields = text.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    // Field 22; ppid was field 4.
+    let start = fields.nth(17)?.parse().ok()?;
+    Some(Stat { state, ppid, start })
+}
+
+/// A process we may kill later: a pid alone could by then belong to someone else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Proc {
+    pid: i32,
+    start: u64,
+}
+
+impl Proc {
+    fn find(pid: i32) -> Option<Proc> {
+        let stat = stat(pid).filter(Stat::is_live)?;
+        Some(Proc {
+            pid,
+            start: stat.start,
+        })
+    }
+
+    fn is_alive(&self) -> bool {
+        stat(self.pid).is_some_and(|s| s.start == self.start && s.is_live())
+    }
+}
+
+/// Live descendants of `ancestor`, from one pass over /proc.
 fn descendants(ancestor: i32) -> Vec<i32> {
-    let pids: Vec<i32> = fs::read_dir("/proc")
+    let parents: Vec<(i32, i32)> = fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .filter_map(|pid| {
+            let stat = stat(pid).filter(Stat::is_live)?;
+            Some((pid, stat.ppid))
+        })
         .collect();
     let mut found = vec![ancestor];
-    let mut index = 0;
-    while index < found.len() {
-        let parent = found[index];
-        for &pid in &pids {
-            if parent_of(pid) == Some(parent) && !found.contains(&pid) {
-                found.push(pid);
-            }
-        }
-        index += 1;
+    let mut next = 0;
+    while let Some(&parent) = found.get(next) {
+        found.extend(
+            parents
+                .iter()
+                .filter(|&&(_, ppid)| ppid == parent)
+                .map(|&(pid, _)| pid),
+        );
+        next += 1;
     }
-    found.remove(0);
-    found
+    found.split_off(1)
 }
 
 /// A socket file with nothing listening: what SIGKILL leaves behind.
@@ -438,20 +596,37 @@ pub fn make_stale_socket(path: &Path) {
     drop(UnixListener::bind(path).expect("bind a socket"));
 }
 
+/// What a fake master does with every connection.
+#[derive(Clone, Copy, Debug)]
 pub enum Listener {
-    /// Accepts and never writes.
+    /// Accepts and never writes: a hung master.
     Silent,
     /// Writes text that is not the mux protocol.
     Garbage,
     /// Accepts and closes at once.
     CloseImmediately,
-    /// Announces a message of almost 4 GiB.
+    /// Announces a message of almost 4 GiB and sends none of it.
     HugeLength,
     /// A well-framed HELLO with an unknown protocol version.
     WrongHello,
 }
 
-/// A listener in a thread of the test process; stopped when dropped.
+impl Listener {
+    /// The bytes written on accepting, or None to close at once.
+    fn greeting(self) -> Option<&'static [u8]> {
+        match self {
+            Listener::Silent => Some(b""),
+            Listener::Garbage => Some(b"HTTP/1.1 400 Bad Request\r\n\r\n"),
+            Listener::CloseImmediately => None,
+            Listener::HugeLength => Some(&[0xff, 0xff, 0xff, 0xf0]),
+            // Length 8, then type 1 (MUX_MSG_HELLO) and version 99, all big-endian u32.
+            Listener::WrongHello => Some(&[0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 99]),
+        }
+    }
+}
+
+/// A fake master in a thread of the test process. Dropping it stops the thread and closes
+/// every connection; the socket file stays (stale from then on).
 pub struct ListenerGuard {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -466,26 +641,24 @@ impl Drop for ListenerGuard {
     }
 }
 
+/// Listens at `path` and treats every connection as `behaviour` says until the guard drops.
 pub fn spawn_listener(path: &Path, behaviour: Listener) -> ListenerGuard {
-    let listener = UnixListener::bind(path).expect("bind a listener");
+    let listener = UnixListener::bind(path)
+        .unwrap_or_else(|e| panic!("bind a listener at {}: {e}", path.display()));
+    // Non-blocking, so the thread sees the stop flag without a wake-up connection.
     listener.set_nonblocking(true).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = Arc::clone(&stop);
     let thread = std::thread::spawn(move || {
-        let mut open: Vec<UnixStream> = Vec::new();
+        // Held open until the guard drops.
+        let mut open = Vec::new();
         while !stopping.load(Ordering::SeqCst) {
             match listener.accept() {
                 Ok((mut stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    let reply: &[u8] = match behaviour {
-                        Listener::Silent => b"",
-                        Listener::Garbage => b"HTTP/1.1 400 Bad Request\r\n\r\n",
-                        Listener::CloseImmediately => continue, // dropped: closed
-                        Listener::HugeLength => &[0xff, 0xff, 0xff, 0xf0],
-                        Listener::WrongHello => &[0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 99],
-                    };
-                    let _ = stream.write_all(reply);
-                    open.push(stream);
+                    if let Some(bytes) = behaviour.greeting() {
+                        let _ = stream.write_all(bytes);
+                        open.push(stream);
+                    }
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
@@ -497,7 +670,7 @@ pub fn spawn_listener(path: &Path, behaviour: Listener) -> ListenerGuard {
     }
 }
 
-/// Reads what a listener says first, for the harness's own tests.
+/// What a listener says first: everything it writes until it closes or is quiet for 300 ms.
 pub fn first_bytes(path: &Path) -> Vec<u8> {
     let mut stream = UnixStream::connect(path).unwrap();
     stream
