@@ -13,8 +13,15 @@ use serde_json::Value;
 
 const MUXGUARD: &str = env!("CARGO_BIN_EXE_muxguard");
 
-/// Runs hyperfine with `options` and then the commands; returns each command's mean seconds.
-fn hyperfine(env: &TestEnv, name: &str, options: &[&str], commands: &[String]) -> Vec<f64> {
+/// Runs hyperfine with `options` and then the commands; returns each command's `statistic`
+/// (`mean` or `median`) in seconds.
+fn hyperfine(
+    env: &TestEnv,
+    name: &str,
+    options: &[&str],
+    commands: &[String],
+    statistic: &str,
+) -> Vec<f64> {
     let export = env.root.join(format!("{name}.json"));
     let output = Command::new("hyperfine")
         .args(["--style", "basic"])
@@ -37,25 +44,36 @@ fn hyperfine(env: &TestEnv, name: &str, options: &[&str], commands: &[String]) -
         .as_array()
         .unwrap()
         .iter()
-        .map(|result| result["mean"].as_f64().unwrap())
+        .map(|result| result[statistic].as_f64().unwrap())
         .collect()
 }
 
-/// Mean seconds of each command, measured side by side by one hyperfine run.
+/// Seconds each command takes, measured side by side: two hyperfine runs, the second in the
+/// opposite order so that drift of the machine favours neither, each giving medians (robust
+/// to the odd slow run); the two medians are averaged.
 fn side_by_side(env: &TestEnv, name: &str, commands: &[String]) -> Vec<f64> {
-    hyperfine(
-        env,
-        name,
-        &["-N", "--warmup", "20", "--runs", "200"],
-        commands,
-    )
+    side_by_side_runs(env, name, commands, 200)
+}
+
+fn side_by_side_runs(env: &TestEnv, name: &str, commands: &[String], runs: u32) -> Vec<f64> {
+    let runs = runs.to_string();
+    let options = ["-N", "--warmup", "20", "--runs", runs.as_str()];
+    let forward = hyperfine(env, name, &options, commands, "median");
+    let reversed: Vec<String> = commands.iter().rev().cloned().collect();
+    let mut backward = hyperfine(env, name, &options, &reversed, "median");
+    backward.reverse();
+    forward
+        .iter()
+        .zip(backward)
+        .map(|(first, second)| (first + second) / 2.0)
+        .collect()
 }
 
 /// Mean seconds of `command`, with `prepare` run before each of `runs` runs.
 fn hyperfine_prepared(env: &TestEnv, name: &str, prepare: &str, runs: u32, command: &str) -> f64 {
     let runs = runs.to_string();
     let options = ["--runs", runs.as_str(), "--prepare", prepare];
-    hyperfine(env, name, &options, &[command.to_string()])[0]
+    hyperfine(env, name, &options, &[command.to_string()], "mean")[0]
 }
 
 /// Peak resident set of one run, in KiB (GNU time).
@@ -262,13 +280,14 @@ fn benchmarks() {
     let _fresh = env.start_persist_master("alpha");
 
     // muxguard ssh in front of ssh, through a live master.
-    let means = side_by_side(
+    let means = side_by_side_runs(
         &env,
         "wrapper",
         &[
             format!("{MUXGUARD} ssh -F {config} alpha true"),
             format!("ssh -F {config} alpha true"),
         ],
+        100,
     );
     let ratio = means[0] / means[1];
     report.push(format!(

@@ -14,7 +14,7 @@ use nix::sys::signal::Signal;
 
 use common::{
     Listener, TestEnv, first_bytes, is_running, make_stale_socket, output_within, parent_of,
-    spawn_listener,
+    spawn_listener, wait_until,
 };
 
 /// `ssh -O check` straight at a socket: (success, stderr).
@@ -85,7 +85,7 @@ fn a_persistent_master_is_found_and_its_connection_is_seen() {
 
     master.kill_and_reap();
     assert!(!is_running(master.pid));
-    common::wait_until("the server side to end", Duration::from_secs(5), || {
+    wait_until("the server side to end", Duration::from_secs(5), || {
         env.server_pids().is_empty()
     });
 }
@@ -97,17 +97,34 @@ fn dropping_the_environment_ends_everything_it_started() {
     let persistent = env.start_persist_master("beta");
     let stopped = env.start_master("gamma");
     stopped.signal(Signal::SIGSTOP);
+    // Exits by itself and stays a zombie of ours until someone reaps it. (Any other alias
+    // would share alpha's ControlPath: %C hashes the HostName, not the alias; -M overrides
+    // nomaster's ControlMaster no.)
+    let exited = env.start_master("nomaster");
+    let output = env.ssh("nomaster", &["-O", "exit"]);
+    assert!(output.status.success(), "{output:?}");
+    wait_until("the master to exit", Duration::from_secs(5), || {
+        !is_running(exited.pid)
+    });
+    let zombie = format!("/proc/{}", exited.pid);
+    assert!(Path::new(&zombie).exists(), "a zombie until reaped");
     let root = env.root.clone();
     let mut pids = env.server_pids();
     assert!(
         pids.len() >= 3,
         "one server process per connection at least: {pids:?}"
     );
-    pids.extend([foreground.pid, persistent.pid, stopped.pid]);
+    pids.extend([persistent.pid, stopped.pid]);
 
     drop(env);
     for pid in pids {
         assert!(!is_running(pid), "pid {pid} survived");
+    }
+    for child in [foreground.pid, stopped.pid, exited.pid] {
+        assert!(
+            !Path::new(&format!("/proc/{child}")).exists(),
+            "child {child} was not reaped"
+        );
     }
     assert!(!root.exists(), "the directory is removed");
 }

@@ -8,7 +8,7 @@ pub mod cli;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -319,14 +319,15 @@ impl Drop for TestEnv {
         // Frozen, the listener cannot fork a new connection while its children are listed.
         let _ = kill(Pid::from_raw(sshd), Signal::SIGSTOP);
         let tracked = self.tracked.get_mut().unwrap_or_else(|e| e.into_inner());
+        // Our own children must be reaped even when they died long ago: a zombie stays in /proc.
+        let ours = std::process::id() as i32;
+        let children: Vec<i32> = tracked
+            .iter()
+            .filter(|process| process.parent() == Some(ours))
+            .map(|process| process.pid)
+            .collect();
         let mut victims: Vec<Proc> = tracked.iter().copied().filter(Proc::is_alive).collect();
         victims.extend(descendants(sshd).into_iter().filter_map(Proc::find));
-        let ours = nix::unistd::getpid().as_raw();
-        let children: Vec<i32> = victims
-            .iter()
-            .filter(|victim| stat(victim.pid).is_some_and(|s| s.ppid == ours))
-            .map(|victim| victim.pid)
-            .collect();
         for victim in &victims {
             // SIGKILL also ends a stopped process.
             let _ = kill(Pid::from_raw(victim.pid), Signal::SIGKILL);
@@ -461,8 +462,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts sshd in the foreground on a free loopback port; returns it once it accepts
-/// connections.
+/// Starts sshd in the foreground on a free loopback port; returns it once it listens.
 fn start_sshd(dir: &Path, host_key: &Path, authorized_keys: &Path) -> (Child, u16) {
     if Uid::effective().is_root() {
         // As root, sshd refuses to start without its privilege-separation directory.
@@ -501,14 +501,13 @@ fn start_sshd(dir: &Path, host_key: &Path, authorized_keys: &Path) -> (Child, u1
             .stderr(stderr)
             .spawn()
             .expect("sshd starts");
-        // A connection alone could reach another test's sshd that took the port first; the
-        // log line says this one has it.
+        // sshd logs this right after listen(), so connections are accepted from then on. Not
+        // a probe connection: it could reach another test's sshd that took the port first,
+        // and the process sshd forks for it would linger among `server_pids`.
         let listening = format!("Server listening on 127.0.0.1 port {port}.");
         let started = Instant::now();
         while started.elapsed() < PATIENCE && sshd.try_wait().unwrap().is_none() {
-            if fs::read_to_string(&log_path).is_ok_and(|log| log.contains(&listening))
-                && TcpStream::connect(("127.0.0.1", port)).is_ok()
-            {
+            if fs::read_to_string(&log_path).is_ok_and(|log| log.contains(&listening)) {
                 return (sshd, port);
             }
             std::thread::sleep(POLL);
@@ -561,8 +560,17 @@ impl Proc {
         })
     }
 
+    /// The same process (by start time), dead or alive, not yet reaped.
+    fn stat(&self) -> Option<Stat> {
+        stat(self.pid).filter(|s| s.start == self.start)
+    }
+
     fn is_alive(&self) -> bool {
-        stat(self.pid).is_some_and(|s| s.start == self.start && s.is_live())
+        self.stat().is_some_and(|s| s.is_live())
+    }
+
+    fn parent(&self) -> Option<i32> {
+        self.stat().map(|s| s.ppid)
     }
 }
 
