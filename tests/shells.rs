@@ -247,8 +247,11 @@ fn the_prompt_hook_sweeps_stale_sockets_and_keeps_the_status() {
             ssh_line(&env, "alpha", "echo first")
         ));
         shell.wait_for("out", "first", Duration::from_secs(15));
-        let path = env.control_path("alpha");
-        common::make_stale_socket(&path);
+        // A master killed: its socket stays behind.
+        let mut master = env.start_master("alpha");
+        master.kill_and_reap();
+        let path = master.path.clone();
+        assert!(path.exists());
         // The next prompts sweep it, in the background.
         shell.run("true");
         wait_until(
@@ -395,5 +398,45 @@ fn wrapped_scp_and_sftp_get_through_a_hung_master() {
                 "{name} {tool}: the hung master was ended"
             );
         }
+    }
+}
+
+#[test]
+fn ssh_completion_still_applies_to_the_function() {
+    for name in SHELLS {
+        let env = TestEnv::new();
+        let Some(shell) = Shell::start(&env, name, 1, &[]) else {
+            continue;
+        };
+        let out = shell.file("completion");
+        let (probe, expected) = match name {
+            "bash" => {
+                let loader = "/usr/share/bash-completion/bash_completion";
+                if !Path::new(loader).exists() {
+                    eprintln!("skipped: bash-completion is not installed");
+                    continue;
+                }
+                (
+                    format!("source {loader}; _completion_loader ssh; complete -p ssh > '{out}'"),
+                    "_ssh",
+                )
+            }
+            "zsh" => (
+                format!(
+                    "autoload -Uz compinit; compinit -u -D; print -r -- $_comps[ssh] > '{out}'"
+                ),
+                "_ssh",
+            ),
+            // --no-config leaves fish without its completion path: give it the system's.
+            _ => (
+                format!(
+                    "set -g fish_complete_path $__fish_data_dir/completions; complete -C 'ssh -' > '{out}'"
+                ),
+                "-4",
+            ),
+        };
+        shell.run(&probe);
+        let text = shell.wait_for("completion", expected, Duration::from_secs(10));
+        assert!(text.contains(expected), "{name}: {text}");
     }
 }
