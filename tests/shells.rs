@@ -440,3 +440,34 @@ fn ssh_completion_still_applies_to_the_function() {
         assert!(text.contains(expected), "{name}: {text}");
     }
 }
+
+/// A user's `alias ssh='ssh -F …'` keeps working: loading the integration over it is no syntax
+/// error, and the alias's options reach the function (fish has no aliases, only functions).
+#[test]
+fn an_alias_named_ssh_keeps_working() {
+    for name in ["bash", "zsh"] {
+        let env = TestEnv::new();
+        let Some(shell) = Shell::start(&env, name, 1, &[]) else {
+            continue;
+        };
+        shell.run(&format!("alias ssh='ssh -F {}'", env.ssh_config.display()));
+        let init = format!("eval \"$(muxguard init {name})\"");
+        shell.run(&init);
+        let out = shell.file("aliased");
+        shell.run(&format!(
+            "ssh alpha echo aliased > '{out}' 2>&1; echo \"rc=$?\" >> '{out}'"
+        ));
+        let text = shell.wait_for("aliased", "rc=", Duration::from_secs(15));
+        assert!(
+            text.contains("aliased") && text.contains("rc=0"),
+            "{name}: {text}"
+        );
+        assert!(
+            shell
+                .calls()
+                .contains(&format!("ssh -F {} alpha", env.ssh_config.display())),
+            "{name}: the alias's options reached muxguard: {}",
+            shell.calls()
+        );
+    }
+}
