@@ -5,9 +5,10 @@ mod common;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
-use common::{TestEnv, is_running, make_stale_socket};
+use common::{TestEnv, is_running, make_stale_socket, output_within};
 use nix::sys::signal::Signal;
 
 /// A `muxguard-ssh` link to the built binary, as `make install` makes.
@@ -57,7 +58,7 @@ fn scp_through_the_one_word_program() {
         .args(["-F", env.ssh_config.to_str().unwrap()])
         .arg(&source)
         .arg(format!("alpha:{}", target.display()));
-    let output = output_within(scp, 15);
+    let output = output_within(&mut scp, Duration::from_secs(15));
     assert!(
         output.status.success(),
         "{}",
@@ -98,31 +99,13 @@ fn git_through_git_ssh_command() {
         )
         .args(["ls-remote"])
         .arg(format!("alpha:{}", repo.display()));
-    let output = output_within(command, 15);
+    let output = output_within(&mut command, Duration::from_secs(15));
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(!is_running(master.pid), "the hung master was ended first");
-}
-
-/// Runs a command that must finish: killed (and the test failed) after `seconds`.
-fn output_within(mut command: Command, seconds: u64) -> std::process::Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed().as_secs() >= seconds {
-            child.kill().unwrap();
-            panic!("still running after {seconds} s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
 }
 
 #[test]
