@@ -25,6 +25,9 @@ _muxguard() {
             muxguard,completions)
                 cmd="muxguard__subcmd__completions"
                 ;;
+            muxguard,doctor)
+                cmd="muxguard__subcmd__doctor"
+                ;;
             muxguard,help)
                 cmd="muxguard__subcmd__help"
                 ;;
@@ -49,6 +52,9 @@ _muxguard() {
             muxguard__subcmd__help,completions)
                 cmd="muxguard__subcmd__help__subcmd__completions"
                 ;;
+            muxguard__subcmd__help,doctor)
+                cmd="muxguard__subcmd__help__subcmd__doctor"
+                ;;
             muxguard__subcmd__help,help)
                 cmd="muxguard__subcmd__help__subcmd__help"
                 ;;
@@ -71,7 +77,7 @@ _muxguard() {
 
     case "${cmd}" in
         muxguard)
-            opts="-h -V --timeout --help --version check status clean reset ssh init completions help"
+            opts="-h -V --timeout --help --version check status clean reset ssh init doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -154,8 +160,30 @@ _muxguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        muxguard__subcmd__doctor)
+            opts="-F -h --fix --json --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         muxguard__subcmd__help)
-            opts="check status clean reset ssh init completions help"
+            opts="check status clean reset ssh init doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,6 +225,20 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        muxguard__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

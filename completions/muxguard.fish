@@ -33,6 +33,7 @@ complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "clean" -d 'Remove
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "ssh" -d 'Repair the destination\'s control socket, then run the real ssh with the same arguments'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "init" -d 'Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source'
+complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "doctor" -d 'Find the connection-sharing mistakes in your ssh configuration'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "completions" -d 'Print a completion script for a shell'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l path -d 'Check this socket instead of resolving one from ssh arguments' -r -F
@@ -65,13 +66,19 @@ complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -s h -l help -d
 complete -c muxguard -n "__fish_muxguard_using_subcommand ssh" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand init" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand init" -s h -l help -d 'Print help'
+complete -c muxguard -n "__fish_muxguard_using_subcommand doctor" -s F -d 'ssh config file to check, instead of your own and the system\'s' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand doctor" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_using_subcommand doctor" -l fix -d 'Create what is missing and safe to create (the ControlPath directory)'
+complete -c muxguard -n "__fish_muxguard_using_subcommand doctor" -l json -d 'Print one JSON object instead of lines of text'
+complete -c muxguard -n "__fish_muxguard_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init completions help" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init completions help" -f -a "status" -d 'List every control socket found, with its state'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init completions help" -f -a "clean" -d 'Remove stale control sockets; with --probe also end hung and unreachable masters'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init completions help" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init completions help" -f -a "ssh" -d 'Repair the destination\'s control socket, then run the real ssh with the same arguments'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init completions help" -f -a "init" -d 'Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init completions help" -f -a "completions" -d 'Print a completion script for a shell'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "status" -d 'List every control socket found, with its state'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "clean" -d 'Remove stale control sockets; with --probe also end hung and unreachable masters'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "ssh" -d 'Repair the destination\'s control socket, then run the real ssh with the same arguments'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "init" -d 'Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "doctor" -d 'Find the connection-sharing mistakes in your ssh configuration'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "completions" -d 'Print a completion script for a shell'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -81,6 +81,14 @@ pub enum Command {
         after_help = "Examples:\n  eval \"$(muxguard init bash)\"   # in ~/.bashrc\n  eval \"$(muxguard init zsh)\"    # in ~/.zshrc\n  muxguard init fish | source     # in ~/.config/fish/config.fish"
     )]
     Init(InitArgs),
+    /// Find the connection-sharing mistakes in your ssh configuration
+    #[command(
+        after_help = "Examples:\n  muxguard doctor\n  muxguard doctor --fix\n  muxguard doctor --json -F ~/.ssh/work_config\n\n\
+            Exit codes: 0 no errors or warnings, 1 findings, 2 usage or environment error. \
+            --fix changes only what is safe (it creates a missing ControlPath directory, mode \
+            0700) and never edits your ssh config: it prints the lines to change."
+    )]
+    Doctor(DoctorArgs),
     /// Print a completion script for a shell
     #[command(
         after_help = "Examples:\n  muxguard completions bash > ~/.local/share/bash-completion/completions/muxguard\n  muxguard completions zsh > ~/.zfunc/_muxguard\n  muxguard completions fish > ~/.config/fish/completions/muxguard.fish"
@@ -91,6 +99,21 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Create what is missing and safe to create (the ControlPath directory)
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Print one JSON object instead of lines of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// ssh config file to check, instead of your own and the system's
+    #[arg(short = 'F', value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

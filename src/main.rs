@@ -13,6 +13,7 @@ fn main() -> std::process::ExitCode {
         Command::Clean(args) => cmd::clean::run(args, cli.timeout),
         Command::Reset(args) => cmd::reset::run(args, cli.timeout),
         Command::Ssh(args) => cmd::ssh::run(args, cli.timeout),
+        Command::Doctor(args) => cmd::doctor::run(args, cli.timeout),
         Command::Init(args) => cmd::init::run(args),
         Command::Completions(args) => cmd::completions::run(args),
     };

@@ -62,6 +62,11 @@ pub fn resolve(ssh_args: &[String], deadline: Deadline, known: &StateFile) -> Re
 }
 
 fn ask_ssh(ssh: &Path, ssh_args: &[String], deadline: Deadline) -> Result<Resolved> {
+    Ok(parse_resolved(&effective_config(ssh, ssh_args, deadline)?))
+}
+
+/// All of `ssh -G`'s output: one `keyword value` line per setting, keywords in lower case.
+pub fn effective_config(ssh: &Path, ssh_args: &[String], deadline: Deadline) -> Result<String> {
     let mut command = Command::new(ssh);
     command
         .arg("-G")
@@ -89,7 +94,7 @@ fn ask_ssh(ssh: &Path, ssh_args: &[String], deadline: Deadline) -> Result<Resolv
             .unwrap_or("it failed without saying why");
         return Err(Error::Usage(format!("ssh rejected `{shown}`: {reason}")));
     }
-    Ok(parse_resolved(&String::from_utf8_lossy(&output.stdout)))
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn parse_resolved(config: &str) -> Resolved {

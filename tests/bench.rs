@@ -309,6 +309,36 @@ fn benchmarks() {
         }
     }
 
+    // doctor over a config of 200 hosts: one ssh -G each, CPU-bound.
+    let mut big = String::new();
+    for i in 0..200 {
+        big.push_str(&format!(
+            "Host h{i}\n  HostName 10.0.{}.{}\n  User u{i}\n",
+            i / 250,
+            i % 250
+        ));
+    }
+    big.push_str(&format!(
+        "Host *\n  ControlMaster auto\n  ControlPath {}/%C\n  ControlPersist 10m\n  ServerAliveInterval 30\n",
+        env.cm_dir.display()
+    ));
+    let big_config = env.root.join("two_hundred_hosts");
+    fs::write(&big_config, big).unwrap();
+    let doctor = hyperfine(
+        &env,
+        "doctor",
+        &["--runs", "5"],
+        &[format!("{MUXGUARD} doctor -F {}", big_config.display())],
+        "mean",
+    )[0];
+    report.push(format!(
+        "doctor over 200 hosts: {:.0} ms (target: well under 1 s)",
+        doctor * 1e3
+    ));
+    if doctor >= 1.0 {
+        failures.push("doctor over 200 hosts takes a second or more");
+    }
+
     let rss_path = peak_rss_kib(&env, &["check", "--path", &socket]);
     let rss_args = peak_rss_kib(&env, &["check", "-F", &config, "alpha"]);
     report.push(format!(

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod clean;
 pub mod completions;
+pub mod doctor;
 pub mod init;
 pub mod reset;
 pub mod ssh;

@@ -1,0 +1,371 @@
+//! `muxguard doctor`: the connection-sharing mistakes in the ssh configuration, read the way
+//! ssh reads it (`ssh -G` for every concrete Host alias, and once for a host that only the
+//! catch-all blocks match).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::unistd::Uid;
+use serde::Serialize;
+
+use crate::cli::DoctorArgs;
+use crate::deadline::Deadline;
+use crate::error::{ExitCode, Result};
+use crate::output::{self, SCHEMA};
+use crate::ssh;
+use crate::sshconfig::ConfigScan;
+use crate::template::{LocalIdentity, Template};
+
+/// A name no Host pattern but the catch-all ones should match.
+const ANY_HOST: &str = "muxguard-doctor-any-host.invalid";
+/// Linux's sun_path holds 108 bytes with the final NUL, and ssh binds `<ControlPath>.<16
+/// characters>` first.
+const MAX_SOCKET_PATH: usize = 107;
+const TEMPORARY_SUFFIX: usize = 17;
+/// `ssh -G` runs at once: it is CPU-bound, so a few more than the cores.
+const PARALLEL: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Severity {
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Serialize)]
+struct Finding {
+    /// The Host alias, or null for what every host gets.
+    host: Option<String>,
+    code: &'static str,
+    severity: Severity,
+    message: String,
+    fixable: bool,
+    /// The config line that would fix it, for the text output.
+    #[serde(skip)]
+    suggestion: Option<String>,
+    /// For `dir-missing`: what --fix creates.
+    #[serde(skip)]
+    missing_dir: Option<PathBuf>,
+}
+
+pub fn run(args: DoctorArgs, timeout: Duration) -> Result<ExitCode> {
+    let local = LocalIdentity::current();
+    let scan = ConfigScan::read(args.config.as_deref(), &local)?;
+    let ssh_path = ssh::find_real_ssh()?;
+    let mut hosts: Vec<Option<String>> = concrete_aliases(&scan).into_iter().map(Some).collect();
+    hosts.push(None);
+
+    let configs: Vec<Result<String>> = std::thread::scope(|scope| {
+        let mut results = Vec::with_capacity(hosts.len());
+        for batch in hosts.chunks(PARALLEL) {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|host| {
+                    let mut ssh_args = Vec::new();
+                    if let Some(config) = &args.config {
+                        ssh_args.push("-F".to_string());
+                        ssh_args.push(config.display().to_string());
+                    }
+                    ssh_args.push(host.clone().unwrap_or_else(|| ANY_HOST.to_string()));
+                    let ssh_path = &ssh_path;
+                    scope.spawn(move || {
+                        ssh::effective_config(ssh_path, &ssh_args, Deadline::after(timeout))
+                    })
+                })
+                .collect();
+            results.extend(
+                running
+                    .into_iter()
+                    .map(|handle| handle.join().expect("ssh -G thread")),
+            );
+        }
+        results
+    });
+
+    let templates = scan.control_path_templates();
+    let mut findings = Vec::new();
+    let mut catch_all = Vec::new();
+    for (host, config) in hosts.iter().zip(configs) {
+        let found = match config {
+            Ok(config) => {
+                let settings: HashMap<&str, &str> = config
+                    .lines()
+                    .filter_map(|line| line.split_once(' '))
+                    .collect();
+                examine(host.as_deref(), &settings, &templates, &local)
+            }
+            // ssh itself refuses this host's configuration (an unknown token, a bad value).
+            Err(error) => vec![Finding {
+                host: host.clone(),
+                code: "ssh-rejects",
+                severity: Severity::Error,
+                message: format!("ssh cannot use this configuration: {error}"),
+                fixable: false,
+                suggestion: None,
+                missing_dir: None,
+            }],
+        };
+        match host {
+            None => catch_all = found,
+            Some(_) => findings.extend(found),
+        }
+    }
+    // A finding every host shares is said once, for the catch-all.
+    findings.retain(|finding: &Finding| {
+        !catch_all
+            .iter()
+            .any(|general| general.code == finding.code && general.message == finding.message)
+    });
+    findings.splice(0..0, catch_all);
+
+    let mut created = Vec::new();
+    if args.fix {
+        for finding in findings.iter_mut().filter(|f| f.missing_dir.is_some()) {
+            let dir = finding.missing_dir.take().expect("filtered");
+            if !dir.exists()
+                && fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
+                    .is_ok()
+            {
+                created.push(dir);
+            }
+        }
+        findings.retain(|finding| finding.code != "dir-missing" || finding.missing_dir.is_some());
+    }
+
+    output::written(if args.json {
+        #[derive(Serialize)]
+        struct DoctorJson<'a> {
+            schema: u32,
+            findings: &'a [Finding],
+        }
+        output::print_json(&DoctorJson {
+            schema: SCHEMA,
+            findings: &findings,
+        })
+    } else {
+        print_findings(&findings, &created, hosts.len() - 1, args.fix)
+    })?;
+    Ok(if findings.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
+}
+
+/// The Host aliases a user can type: patterns without wildcards or negation.
+fn concrete_aliases(scan: &ConfigScan) -> Vec<String> {
+    let mut aliases: Vec<String> = Vec::new();
+    for directive in scan.directives.iter().filter(|d| d.keyword == "host") {
+        for pattern in &directive.arguments {
+            let concrete = !pattern.contains(['*', '?', '!']);
+            if concrete && !aliases.contains(pattern) {
+                aliases.push(pattern.clone());
+            }
+        }
+    }
+    aliases
+}
+
+/// Everything wrong with one host's effective settings.
+fn examine(
+    host: Option<&str>,
+    settings: &HashMap<&str, &str>,
+    templates: &[String],
+    local: &LocalIdentity,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut add = |code, severity, message: String, suggestion: Option<&str>, missing_dir| {
+        findings.push(Finding {
+            host: host.map(str::to_string),
+            code,
+            severity,
+            message,
+            fixable: code == "dir-missing",
+            suggestion: suggestion.map(str::to_string),
+            missing_dir,
+        });
+    };
+    let master = settings.get("controlmaster").copied().unwrap_or("false");
+    let Some(path) = settings.get("controlpath").map(PathBuf::from) else {
+        return findings; // sharing is off
+    };
+    let makes_masters = master != "false";
+
+    let length = path.as_os_str().len();
+    if length + TEMPORARY_SUFFIX > MAX_SOCKET_PATH {
+        add(
+            "path-too-long",
+            Severity::Error,
+            format!(
+                "ControlPath {} is {length} characters: with the {TEMPORARY_SUFFIX} ssh adds while \
+                 creating it, it does not fit a Unix socket path ({MAX_SOCKET_PATH} bytes), and ssh \
+                 fails with \"too long for Unix domain socket\". Use a short directory and %C",
+                path.display()
+            ),
+            Some("ControlPath ~/.ssh/cm/%C"),
+            None,
+        );
+    }
+
+    let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    match fs::metadata(&dir) {
+        Err(_) => add(
+            "dir-missing",
+            Severity::Error,
+            format!(
+                "the ControlPath directory {} does not exist: ssh fails after authenticating, with \
+                 \"unix_listener: cannot bind to path\". `muxguard doctor --fix` creates it (mode 0700)",
+                dir.display()
+            ),
+            None,
+            Some(dir.clone()),
+        ),
+        Ok(meta) => {
+            let mode = meta.permissions().mode();
+            let shared = mode & 0o022 != 0;
+            let sticky = mode & 0o1000 != 0;
+            let owner_ok = meta.uid() == Uid::effective().as_raw() || meta.uid() == 0;
+            let guessable = templates.iter().any(|template| {
+                Template::parse(template, local).is_some_and(|t| t.dir == dir)
+                    && !["%C", "%r", "%u"]
+                        .iter()
+                        .any(|token| template.contains(token))
+            });
+            if !owner_ok || (shared && !sticky) {
+                add(
+                    "dir-unsafe",
+                    Severity::Warning,
+                    format!(
+                        "the ControlPath directory {} is {}: another user could put a socket of \
+                         theirs where ssh looks for yours. Use a directory of your own, mode 0700",
+                        dir.display(),
+                        if owner_ok {
+                            "group- or world-writable"
+                        } else {
+                            "someone else's"
+                        }
+                    ),
+                    Some("ControlPath ~/.ssh/cm/%C"),
+                    None,
+                );
+            } else if shared && guessable {
+                add(
+                    "dir-unsafe",
+                    Severity::Warning,
+                    format!(
+                        "the ControlPath is in the shared directory {} with a name without %C, %r or \
+                         %u: another user can take the name first",
+                        dir.display()
+                    ),
+                    Some("ControlPath ~/.ssh/cm/%C"),
+                    None,
+                );
+            }
+        }
+    }
+
+    if master == "true" {
+        add(
+            "master-yes",
+            Severity::Warning,
+            "ControlMaster yes: every ssh tries to be the master, and once one is, the others \
+             print \"ControlSocket ... already exists, disabling multiplexing\" and connect \
+             without sharing. `auto` uses a master when there is one"
+                .into(),
+            Some("ControlMaster auto"),
+            None,
+        );
+    }
+    if makes_masters && settings.get("controlpersist") == Some(&"no") {
+        add(
+            "no-persist",
+            Severity::Warning,
+            "ControlMaster without ControlPersist: the first ssh to the host is the master, and \
+             every other session through it ends when that one does (or waits for it)"
+                .into(),
+            Some("ControlPersist 10m"),
+            None,
+        );
+    }
+    if settings.get("serveraliveinterval") == Some(&"0") {
+        add(
+            "no-keepalive",
+            Severity::Warning,
+            "no ServerAliveInterval: a master whose link died (suspend, new network) goes on \
+             answering while every new session through it hangs until TCP gives up"
+                .into(),
+            Some("ServerAliveInterval 30"),
+            None,
+        );
+    }
+    let asks = matches!(master, "ask" | "autoask");
+    let askpass = std::env::var_os("SSH_ASKPASS").is_some()
+        || [
+            "/usr/bin/ssh-askpass",
+            "/usr/lib/ssh/ssh-askpass",
+            "/usr/libexec/openssh/ssh-askpass",
+        ]
+        .iter()
+        .any(|path| Path::new(path).exists());
+    if asks && !askpass {
+        add(
+            "ask-no-askpass",
+            Severity::Warning,
+            format!(
+                "ControlMaster {master} asks for confirmation through ssh-askpass, and there is \
+                 none: every session through the master is refused"
+            ),
+            Some("ControlMaster auto"),
+            None,
+        );
+    }
+    findings
+}
+
+fn print_findings(
+    findings: &[Finding],
+    created: &[PathBuf],
+    hosts: usize,
+    fixing: bool,
+) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    for dir in created {
+        writeln!(out, "created {} (mode 0700)", dir.display())?;
+    }
+    for finding in findings {
+        let host = finding.host.as_deref().unwrap_or("every host");
+        let severity = match finding.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        writeln!(
+            out,
+            "{severity}  {host}  {}: {}",
+            finding.code, finding.message
+        )?;
+        if let Some(line) = &finding.suggestion {
+            writeln!(out, "    in your ssh config: {line}")?;
+        }
+    }
+    if findings.is_empty() {
+        writeln!(
+            out,
+            "No problems found ({hosts} host(s) and the defaults checked)."
+        )
+    } else if fixing {
+        writeln!(
+            out,
+            "{} problem(s) left: doctor never edits your ssh config; change the lines above.",
+            findings.len()
+        )
+    } else {
+        writeln!(out, "{} problem(s).", findings.len())
+    }
+}
