@@ -187,7 +187,7 @@ fn glob(pattern: &Path, consulted: &mut Vec<PathBuf>) -> Vec<PathBuf> {
     matches
 }
 
-fn wildcard_match(pattern: &str, text: &str) -> bool {
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
     let (mut p, mut t) = (0, 0);

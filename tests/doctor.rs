@@ -192,3 +192,45 @@ fn what_ssh_refuses_is_a_finding_and_a_missing_file_a_usage_error() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no-such-config"), "{}", run.stderr);
 }
+
+/// Hosts that only inherit are not asked one by one (their findings would be the catch-all's);
+/// a host with a setting of its own still is.
+#[test]
+fn hosts_that_only_inherit_share_the_catch_alls_answer() {
+    let env = TestEnv::new();
+    let mut text = String::from("Host special\n  ControlPersist no\n");
+    for i in 0..50 {
+        text.push_str(&format!("Host h{i}\n  HostName 10.0.0.{i}\n  User u{i}\n"));
+    }
+    text.push_str(GOOD);
+    let path = config(&env, "many", &text);
+    let run = doctor(&env, &path, &["--json"]);
+    assert_eq!(
+        findings(&run),
+        [(
+            Some("special".into()),
+            "no-persist".into(),
+            "warning".into()
+        )]
+    );
+    let run = doctor(&env, &path, &[]);
+    assert!(run.stdout.contains("special"), "{}", run.stdout);
+
+    // A ControlPath whose length depends on the host: every host is asked.
+    let long_user = "u".repeat(90);
+    let text = format!(
+        "Host plain\n  HostName 10.0.0.1\nHost longuser\n  User {long_user}\n\
+         Host *\n  ControlMaster auto\n  ControlPath CM/%r@%h:%p\n  ControlPersist 10m\n  ServerAliveInterval 30\n"
+    );
+    let path = config(&env, "variable", &text);
+    let run = doctor(&env, &path, &["--json"]);
+    assert!(
+        findings(&run).contains(&(
+            Some("longuser".into()),
+            "path-too-long".into(),
+            "error".into()
+        )),
+        "{}",
+        run.stdout
+    );
+}
