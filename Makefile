@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
 
-.PHONY: all build test test-deps lint bench install uninstall clean completions
+.PHONY: all build test test-deps lint bench install uninstall clean completions man
 
 all: build
 
@@ -49,12 +49,29 @@ bench: test-deps
 install: build
 	install -Dm755 target/release/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard
 	ln -sf muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
+	install -Dm644 -t $(DESTDIR)$(PREFIX)/share/man/man1 doc/*.1
+	install -Dm644 completions/muxguard.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/muxguard
+	install -Dm644 completions/_muxguard $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_muxguard
+	install -Dm644 completions/muxguard.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muxguard.fish
+	install -Dm644 -t $(DESTDIR)$(PREFIX)/share/muxguard shell/muxguard.bash shell/muxguard.zsh shell/muxguard.fish muxguard.plugin.zsh
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/muxguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/muxguard-*.1
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/muxguard
+	rm -f $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_muxguard
+	rm -f $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muxguard.fish
+	rm -rf $(DESTDIR)$(PREFIX)/share/muxguard
 
 clean:
 	$(CARGO) clean
+
+SUBCOMMANDS = check status clean reset ssh doctor init completions
+
+# Regenerates the checked-in man pages (a test fails when they are out of date).
+man: build
+	target/release/muxguard man > doc/muxguard.1
+	for sub in $(SUBCOMMANDS); do target/release/muxguard man $$sub > doc/muxguard-$$sub.1; done
 
 # Regenerates the checked-in completion scripts (a test fails when they are out of date).
 completions: build

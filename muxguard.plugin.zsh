@@ -1,8 +1,10 @@
 # muxguard plugin for oh-my-zsh, zinit and antidote: they source this file.
 # It loads the zsh integration from the muxguard binary on PATH, so the two always match, and
-# falls back to the script next to it.
+# falls back to the script beside it (in a clone: shell/; installed: share/muxguard/).
 if (( ${+commands[muxguard]} )); then
     eval "$(command muxguard init zsh)"
-else
+elif [[ -r "${0:A:h}/shell/muxguard.zsh" ]]; then
     source "${0:A:h}/shell/muxguard.zsh"
+else
+    source "${0:A:h}/muxguard.zsh"
 fi

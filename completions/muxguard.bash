@@ -34,6 +34,9 @@ _muxguard() {
             muxguard,init)
                 cmd="muxguard__subcmd__init"
                 ;;
+            muxguard,man)
+                cmd="muxguard__subcmd__man"
+                ;;
             muxguard,reset)
                 cmd="muxguard__subcmd__reset"
                 ;;
@@ -61,6 +64,9 @@ _muxguard() {
             muxguard__subcmd__help,init)
                 cmd="muxguard__subcmd__help__subcmd__init"
                 ;;
+            muxguard__subcmd__help,man)
+                cmd="muxguard__subcmd__help__subcmd__man"
+                ;;
             muxguard__subcmd__help,reset)
                 cmd="muxguard__subcmd__help__subcmd__reset"
                 ;;
@@ -77,7 +83,7 @@ _muxguard() {
 
     case "${cmd}" in
         muxguard)
-            opts="-h -V --timeout --help --version check status clean reset ssh init doctor completions help"
+            opts="-h -V --timeout --help --version check status clean reset ssh init doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -183,7 +189,7 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__help)
-            opts="check status clean reset ssh init doctor completions help"
+            opts="check status clean reset ssh init doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,6 +286,20 @@ _muxguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        muxguard__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         muxguard__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -324,6 +344,24 @@ _muxguard() {
             ;;
         muxguard__subcmd__init)
             opts="-h --timeout --help bash zsh fish"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        muxguard__subcmd__man)
+            opts="-h --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -35,6 +35,7 @@ complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "ssh" -d 'Repair t
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "init" -d 'Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "doctor" -d 'Find the connection-sharing mistakes in your ssh configuration'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "completions" -d 'Print a completion script for a shell'
+complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "man" -d 'Print the man page (roff) of muxguard or of one subcommand, as `make man` writes them'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l path -d 'Check this socket instead of resolving one from ssh arguments' -r -F
 complete -c muxguard -n "__fish_muxguard_using_subcommand check" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
@@ -73,12 +74,15 @@ complete -c muxguard -n "__fish_muxguard_using_subcommand doctor" -l json -d 'Pr
 complete -c muxguard -n "__fish_muxguard_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "status" -d 'List every control socket found, with its state'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "clean" -d 'Remove stale control sockets; with --probe also end hung and unreachable masters'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "ssh" -d 'Repair the destination\'s control socket, then run the real ssh with the same arguments'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "init" -d 'Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "doctor" -d 'Find the connection-sharing mistakes in your ssh configuration'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "completions" -d 'Print a completion script for a shell'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c muxguard -n "__fish_muxguard_using_subcommand man" -l timeout -d 'Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_using_subcommand man" -s h -l help -d 'Print help'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "status" -d 'List every control socket found, with its state'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "clean" -d 'Remove stale control sockets; with --probe also end hung and unreachable masters'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "ssh" -d 'Repair the destination\'s control socket, then run the real ssh with the same arguments'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "init" -d 'Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "doctor" -d 'Find the connection-sharing mistakes in your ssh configuration'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "completions" -d 'Print a completion script for a shell'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "man" -d 'Print the man page (roff) of muxguard or of one subcommand, as `make man` writes them'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

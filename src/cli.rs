@@ -94,6 +94,9 @@ pub enum Command {
         after_help = "Examples:\n  muxguard completions bash > ~/.local/share/bash-completion/completions/muxguard\n  muxguard completions zsh > ~/.zfunc/_muxguard\n  muxguard completions fish > ~/.config/fish/completions/muxguard.fish"
     )]
     Completions(CompletionsArgs),
+    /// Print the man page (roff) of muxguard or of one subcommand, as `make man` writes them
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +117,12 @@ pub struct DoctorArgs {
     /// ssh config file to check, instead of your own and the system's
     #[arg(short = 'F', value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (muxguard-SUBCOMMAND(1))
+    pub subcommand: Option<String>,
 }
 
 #[derive(Debug, Args)]

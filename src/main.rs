@@ -16,6 +16,7 @@ fn main() -> std::process::ExitCode {
         Command::Doctor(args) => cmd::doctor::run(args, cli.timeout),
         Command::Init(args) => cmd::init::run(args),
         Command::Completions(args) => cmd::completions::run(args),
+        Command::Man(args) => cmd::man::run(args),
     };
     match result {
         Ok(code) => code.into(),

@@ -42,3 +42,47 @@ fn the_completion_scripts_parse_in_their_shells() {
         assert!(status.success(), "{shell} cannot parse {}", file.display());
     }
 }
+
+#[test]
+fn checked_in_man_pages_are_current() {
+    let pages = [
+        (None, "doc/muxguard.1"),
+        (Some("check"), "doc/muxguard-check.1"),
+        (Some("status"), "doc/muxguard-status.1"),
+        (Some("clean"), "doc/muxguard-clean.1"),
+        (Some("reset"), "doc/muxguard-reset.1"),
+        (Some("ssh"), "doc/muxguard-ssh.1"),
+        (Some("doctor"), "doc/muxguard-doctor.1"),
+        (Some("init"), "doc/muxguard-init.1"),
+        (Some("completions"), "doc/muxguard-completions.1"),
+    ];
+    for (subcommand, file) in pages {
+        let output = Command::new(env!("CARGO_BIN_EXE_muxguard"))
+            .arg("man")
+            .args(subcommand)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let printed = String::from_utf8(output.stdout).unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            printed == checked_in,
+            "{file} is out of date: run `make man`"
+        );
+    }
+    // The main page carries what clap does not know.
+    let main = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("doc/muxguard.1"),
+    )
+    .unwrap();
+    for section in [
+        "STATES",
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "MUXGUARD_PROBE",
+        "unreachable",
+    ] {
+        assert!(main.contains(section), "the man page lacks {section}");
+    }
+}

@@ -5,6 +5,7 @@ pub mod clean;
 pub mod completions;
 pub mod doctor;
 pub mod init;
+pub mod man;
 pub mod reset;
 pub mod ssh;
 pub mod status;
