@@ -325,11 +325,7 @@ fn not_a_master(path: &Path, info: &FileInfo, why: &str) -> SocketReport {
 
 /// The listening socket behind a file and the user's own process that holds it.
 fn listener_and_holder(path: &Path, info: &FileInfo) -> (Option<u64>, Option<Process>) {
-    let listener = ListenerTable::load().ok().and_then(|table| {
-        table
-            .for_file(path, info)
-            .map(|listener| listener.socket_ino)
-    });
+    let listener = ListenerTable::socket_of(path, info);
     (listener, listener.and_then(procs::holder_of))
 }
 

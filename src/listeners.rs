@@ -50,6 +50,15 @@ impl ListenerTable {
         ListenerTable { listeners, by_file }
     }
 
+    /// The inode of the socket listening on the file at `path`, read fresh from the kernel;
+    /// `None` when nothing listens there or the table cannot be read.
+    pub fn socket_of(path: &Path, info: &FileInfo) -> Option<u64> {
+        let table = Self::load().ok()?;
+        table
+            .for_file(path, info)
+            .map(|listener| listener.socket_ino)
+    }
+
     pub fn all(&self) -> &[Listener] {
         &self.listeners
     }

@@ -40,11 +40,7 @@ pub fn end(report: &SocketReport, how: Ending, owner: Owner) -> Result<String, S
     let pid = report.pid.ok_or_else(no_process)?;
     let listener = report
         .listener
-        .or_else(|| {
-            let table = ListenerTable::load().ok()?;
-            let listener = table.for_file(report.path.as_deref()?, report.file.as_ref()?)?;
-            Some(listener.socket_ino)
-        })
+        .or_else(|| ListenerTable::socket_of(report.path.as_deref()?, report.file.as_ref()?))
         .ok_or_else(no_process)?;
     let is_that_master = |pid: i32| {
         Process::read(pid).is_some_and(|process| process.is_ssh() && owner.accepts(process.uid))

@@ -20,11 +20,7 @@ const BIRTH_GRACE: Duration = Duration::from_secs(10);
 pub fn survey(config: Option<&Path>, dirs: &[PathBuf]) -> Result<Vec<SocketReport>> {
     let discovery = discover::discover(config, dirs)?;
     let candidates = &discovery.candidates;
-    let listeners = ListenerTable::load().map_err(|e| {
-        Error::Failed(format!(
-            "cannot read the kernel's table of listening sockets: {e}"
-        ))
-    })?;
+    let listeners = load_listeners()?;
 
     // Each report carries what discovery knows of its destination.
     let named = |mut report: SocketReport, candidate: &discover::Candidate| {
@@ -99,11 +95,7 @@ pub fn survey(config: Option<&Path>, dirs: &[PathBuf]) -> Result<Vec<SocketRepor
 /// The socket at one path, classified without connecting, and the orphan masters that were
 /// started with that path: what `reset` acts on.
 pub fn at_path(path: &Path, owner: Owner) -> Result<Vec<SocketReport>> {
-    let listeners = ListenerTable::load().map_err(|e| {
-        Error::Failed(format!(
-            "cannot read the kernel's table of listening sockets: {e}"
-        ))
-    })?;
+    let listeners = load_listeners()?;
     let wanted: HashSet<u64> = listeners
         .all()
         .iter()
@@ -120,4 +112,12 @@ pub fn at_path(path: &Path, owner: Owner) -> Result<Vec<SocketReport>> {
             .filter(|orphan| orphan.path.as_deref() == Some(path)),
     );
     Ok(reports)
+}
+
+fn load_listeners() -> Result<ListenerTable> {
+    ListenerTable::load().map_err(|e| {
+        Error::Failed(format!(
+            "cannot read the kernel's table of listening sockets: {e}"
+        ))
+    })
 }
