@@ -601,7 +601,19 @@ fn descendants(ancestor: i32) -> Vec<i32> {
 
 /// A socket file with nothing listening: what SIGKILL leaves behind.
 pub fn make_stale_socket(path: &Path) {
-    drop(UnixListener::bind(path).expect("bind a socket"));
+    // Bound but never listening: a UnixListener would listen, and a child that another test
+    // thread forks in that moment would hold it open and listening until its exec, so a
+    // connect could be accepted instead of refused.
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("a socket");
+    bind(fd.as_raw_fd(), &UnixAddr::new(path).expect("a socket path")).expect("bind a socket");
 }
 
 /// What a fake master does with every connection.
