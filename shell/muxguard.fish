@@ -1,7 +1,8 @@
 # muxguard: shell integration for fish (3.5 and later).
 #
 # Load it from ~/.config/fish/config.fish with:   muxguard init fish | source
-# (or source this file). It defines an `ssh` function that repairs the destination's control
+# (or source this file; fisher installs it as conf.d/muxguard.fish, a link to this file).
+# Nothing here needs muxguard on PATH while it loads: each call looks for it. It defines an `ssh` function that repairs the destination's control
 # socket before each connection, and, in interactive shells, a prompt hook that removes stale
 # control sockets in the background at most every MUXGUARD_SWEEP_INTERVAL seconds (default 60).
 # MUXGUARD_DISABLE=1 turns both into plain ssh. With MUXGUARD_WRAP_TOOLS=1 set before loading,
@@ -51,8 +52,9 @@ if status is-interactive
     # Redefining a function replaces it, handler included: one hook however often this loads.
     function __muxguard_hook --on-event fish_prompt
         set -l exit_status $status
-        if test "$MUXGUARD_DISABLE" != 1
-            set -l interval (string match -r '^[0-9]+$' -- $MUXGUARD_SWEEP_INTERVAL; or echo 60)
+        # `off`: no sweeps; anything else that is not a number of seconds: the default.
+        set -l interval (string match -r '^(?:[0-9]+|off)$' -- $MUXGUARD_SWEEP_INTERVAL; or echo 60)
+        if test "$MUXGUARD_DISABLE" != 1 -a "$interval" != off
             set -q XDG_STATE_HOME; and set -l state $XDG_STATE_HOME; or set -l state ~/.local/state
             # The stamp's age says when the last sweep began (shared by every fish of the user).
             set -l stamp $state/muxguard/sweep-fish

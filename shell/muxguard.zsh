@@ -52,9 +52,11 @@ fi
 
 # The prompt hook: returns the status it found, so $? survives it.
 function __muxguard_hook {
-    local exit_status=$?
-    if [[ "${MUXGUARD_DISABLE-}" != 1 ]] && (( SECONDS >= ${__muxguard_next_sweep:-0} )); then
-        typeset -g __muxguard_next_sweep=$(( SECONDS + ${MUXGUARD_SWEEP_INTERVAL:-60} ))
+    local exit_status=$? interval=${MUXGUARD_SWEEP_INTERVAL-}
+    # `off`: no sweeps; anything else that is not a number of seconds: the default.
+    [[ "$interval" == (<->|off) ]] || interval=60
+    if [[ "${MUXGUARD_DISABLE-}" != 1 && "$interval" != off ]] && (( SECONDS >= ${__muxguard_next_sweep:-0} )); then
+        typeset -g __muxguard_next_sweep=$(( SECONDS + 10#$interval ))
         # A background job in a subshell: the prompt never waits and job control stays quiet.
         ( \command muxguard clean -q >/dev/null 2>&1 & )
     fi

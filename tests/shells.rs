@@ -284,6 +284,21 @@ fn the_prompt_hook_sweeps_stale_sockets_and_keeps_the_status() {
                     .is_ok_and(|text| text.trim() == "0")
             },
         );
+
+        // `off` stops the sweeps at once, in the running shell.
+        shell.run(match name {
+            "fish" => "set -gx MUXGUARD_SWEEP_INTERVAL off",
+            _ => "export MUXGUARD_SWEEP_INTERVAL=off",
+        });
+        let sweeps = || shell.calls().matches("clean -q").count();
+        let before = sweeps();
+        for _ in 0..3 {
+            shell.run("true");
+        }
+        shell.run(&format!("echo off-done > '{}'", shell.file("off")));
+        shell.wait_for("off", "off-done", Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(sweeps(), before, "{name}: swept with the interval off");
     }
 }
 

@@ -57,7 +57,7 @@ const ENVIRONMENT: [(&str, &str); 6] = [
     ),
     (
         "MUXGUARD_SWEEP_INTERVAL",
-        "Seconds between the prompt hook's sweeps (default 60; 0 sweeps at every prompt).",
+        "Seconds between the prompt hook's sweeps (default 60; 0 sweeps at every prompt; off never sweeps).",
     ),
     (
         "MUXGUARD_WRAP_TOOLS",
