@@ -16,7 +16,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         muxguard finds control sockets, tells the truth about each one (live, stale, hung, \
         foreign, orphan) and repairs the broken ones, so that `ssh host` never hangs on a dead \
         master or fails on a socket left behind.",
-    after_help = "Exit codes: 0 success, 1 something is broken or could not be done, 2 usage or environment error."
+    after_help = "Examples:\n  muxguard status                 # every control socket and its state\n  \
+        muxguard check --fix myhost     # repair the socket `ssh myhost` would use\n  \
+        muxguard clean                  # remove the stale sockets\n  \
+        eval \"$(muxguard init zsh)\"     # in ~/.zshrc: ssh repairs before it connects\n\n\
+        Exit codes: 0 success, 1 something is broken or could not be done, 2 usage or environment error.\n\
+        More: muxguard help COMMAND, man muxguard."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -70,7 +75,7 @@ pub enum Command {
     /// Repair the destination's control socket, then run the real ssh with the same arguments
     #[command(
         disable_help_flag = true,
-        after_help = "Examples:\n  muxguard ssh myhost\n  GIT_SSH_COMMAND='muxguard ssh' git pull\n  rsync -e 'muxguard ssh' -a src/ myhost:dst/\n  scp -S muxguard ssh file myhost:\n\n\
+        after_help = "Examples:\n  muxguard ssh myhost\n  GIT_SSH_COMMAND='muxguard ssh' git pull\n  rsync -e 'muxguard ssh' -a src/ myhost:dst/\n  scp -S muxguard-ssh file myhost:\n\n\
             It runs `check --fix` for the destination, then replaces itself with the real ssh \
             (the first ssh on PATH that is not muxguard). It fails open: whatever goes wrong \
             inside muxguard, ssh still runs. MUXGUARD_DISABLE=1 makes it plain ssh."

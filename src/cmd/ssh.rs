@@ -6,14 +6,21 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::cli::SshArgs;
+use clap::CommandFactory;
+
+use crate::cli::{Cli, SshArgs};
 use crate::cmd::check;
 use crate::error::{Error, ExitCode, Result};
+use crate::output;
 use crate::probe::ProbeMode;
 use crate::repair::Action;
 use crate::ssh;
 
 pub fn run(args: SshArgs, timeout: Duration) -> Result<ExitCode> {
+    // ssh itself takes no --help, so this one can only be asking about muxguard ssh.
+    if args.ssh_args.first().is_some_and(|arg| arg == "--help") {
+        return help();
+    }
     let real_ssh = ssh::find_real_ssh()?;
     let disabled = std::env::var_os("MUXGUARD_DISABLE").is_some_and(|value| value == "1");
     if !disabled {
@@ -30,6 +37,16 @@ pub fn run(args: SshArgs, timeout: Duration) -> Result<ExitCode> {
         "cannot run {}: {error}",
         real_ssh.display()
     )))
+}
+
+fn help() -> Result<ExitCode> {
+    let mut command = Cli::command();
+    command.build();
+    let ssh = command
+        .find_subcommand_mut("ssh")
+        .expect("cli.rs defines the ssh subcommand");
+    output::written(ssh.print_long_help())?;
+    Ok(ExitCode::Success)
 }
 
 /// `check --fix`, saying on stderr only what it repaired. Errors (arguments ssh -G does not
