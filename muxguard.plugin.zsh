@@ -8,3 +8,8 @@ elif [[ -r "${0:A:h}/shell/muxguard.zsh" ]]; then
 else
     source "${0:A:h}/muxguard.zsh"
 fi
+# muxguard's own completion, for the compinit that runs after the plugins load (in a clone; an
+# installed muxguard has it in site-functions).
+if [[ -d "${0:A:h}/completions" ]]; then
+    fpath+=("${0:A:h}/completions")
+fi

@@ -1,7 +1,7 @@
 # muxguard: shell integration for fish (3.5 and later).
 #
 # Load it from ~/.config/fish/config.fish with:   muxguard init fish | source
-# (or source this file; fisher installs it as conf.d/muxguard.fish, a link to this file).
+# (or source this file; fisher installs a copy of it, from conf.d/muxguard.fish).
 # Nothing here needs muxguard on PATH while it loads: each call looks for it. It defines an `ssh` function that repairs the destination's control
 # socket before each connection, and, in interactive shells, a prompt hook that removes stale
 # control sockets in the background at most every MUXGUARD_SWEEP_INTERVAL seconds (default 60).
@@ -69,4 +69,12 @@ if status is-interactive
         end
         return $exit_status
     end
+end
+
+# fisher emits muxguard_uninstall as it removes conf.d/muxguard.fish: the running shell lets go
+# of the functions too.
+function __muxguard_uninstall --on-event muxguard_uninstall
+    functions --erase ssh __muxguard_hook __muxguard_usable
+    test "$MUXGUARD_WRAP_TOOLS" = 1; and functions --erase scp sftp rsync
+    functions --erase __muxguard_uninstall
 end
