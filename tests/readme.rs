@@ -237,6 +237,20 @@ fn the_install_lines_install_and_run_muxguard() {
         String::from_utf8_lossy(&help.stdout).contains("Usage: muxguard ssh"),
         "muxguard-ssh is muxguard under another name"
     );
+    // man finds the pages through PATH (~/.local/bin gives ~/.local/share/man).
+    if !skip_without("man") {
+        let mut man = user.command("man");
+        man.env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", local.join("bin").display()),
+        )
+        .args(["-w", "muxguard-check"]);
+        let output = user.run(man, "man -w muxguard-check");
+        assert_eq!(
+            Path::new(String::from_utf8_lossy(&output.stdout).trim()),
+            local.join("share/man/man1/muxguard-check.1")
+        );
+    }
     // The installed zsh plugin, with no muxguard on PATH, loads the script beside it.
     if !skip_without("zsh") {
         let mut zsh = user.command("zsh");
