@@ -77,7 +77,9 @@ pub enum Command {
         disable_help_flag = true,
         after_help = "Examples:\n  muxguard ssh myhost\n  GIT_SSH_COMMAND='muxguard ssh' git pull\n  rsync -e 'muxguard ssh' -a src/ myhost:dst/\n  scp -S muxguard-ssh file myhost:\n\n\
             It runs `check --fix` for the destination, then replaces itself with the real ssh \
-            (the first ssh on PATH that is not muxguard). It fails open: whatever goes wrong \
+            (the first ssh on PATH that is not muxguard). A master suspended in a terminal \
+            (Ctrl-Z on a foreground ssh) is left for you to resume: ssh goes around it, with \
+            -o ControlPath=none. It fails open: whatever goes wrong \
             inside muxguard, ssh still runs. MUXGUARD_DISABLE=1 makes it plain ssh."
     )]
     Ssh(SshArgs),

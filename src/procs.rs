@@ -22,6 +22,9 @@ pub struct Process {
     pub comm: String,
     /// The state letter of /proc/PID/stat: `T` stopped, `t` stopped by a tracer, `Z` zombie.
     pub state: char,
+    /// The controlling terminal's device number, 0 for none (a ControlPersist or `-f` master
+    /// has none: it left its session).
+    pub tty: i64,
 }
 
 impl Process {
@@ -32,12 +35,16 @@ impl Process {
         let open = stat.find('(')?;
         let close = stat.rfind(')')?;
         let comm = stat.get(open + 1..close)?.to_string();
-        let state = stat.get(close + 1..)?.trim_start().chars().next()?;
+        // After the name: state ppid pgrp session tty_nr ...
+        let mut fields = stat.get(close + 1..)?.split_whitespace();
+        let state = fields.next()?.chars().next()?;
+        let tty = fields.nth(3)?.parse().ok()?;
         Some(Process {
             pid,
             uid,
             comm,
             state,
+            tty,
         })
     }
 
@@ -47,6 +54,12 @@ impl Process {
 
     pub fn is_stopped(&self) -> bool {
         matches!(self.state, 'T' | 't')
+    }
+
+    /// A stopped ssh with a terminal is a session someone suspended there (Ctrl-Z), to be
+    /// resumed with `fg`: a master in the foreground of that terminal.
+    pub fn is_suspended_in_a_terminal(&self) -> bool {
+        self.is_ssh() && self.is_stopped() && self.tty != 0
     }
 }
 

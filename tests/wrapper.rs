@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{TestEnv, is_running, make_stale_socket, output_within};
+use common::{TestEnv, is_running, make_stale_socket, output_within, wait_until};
 use nix::sys::signal::Signal;
 
 /// A `muxguard-ssh` link to the built binary, as `make install` makes.
@@ -120,4 +120,44 @@ fn arguments_ssh_rejects_reach_ssh_unchanged() {
         "ssh's own message: {stderr}"
     );
     assert!(!stderr.contains("muxguard:"), "{stderr}");
+}
+
+/// Ctrl-Z on a foreground `ssh host` that became the master: every new ssh through it would
+/// hang, but its user means to resume it with `fg`. muxguard ssh goes around it; an explicit
+/// `check --fix` still ends it.
+#[test]
+fn a_master_suspended_in_a_terminal_is_gone_around_not_ended() {
+    let env = TestEnv::new();
+    let master = env.start_master_in_a_terminal("alpha");
+    master.signal(Signal::SIGSTOP);
+    let mut command = env.muxguard();
+    command
+        .arg("ssh")
+        .args(env.ssh_args("alpha"))
+        .args(["echo", "around"]);
+    let output = output_within(&mut command, Duration::from_secs(15));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.stdout, b"around\n", "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "master pid {} is suspended in a terminal",
+            master.pid
+        )),
+        "{stderr}"
+    );
+    assert!(is_running(master.pid), "the suspended master was ended");
+    assert!(master.path.exists(), "its socket was removed");
+
+    // Resumed, it serves again.
+    master.signal(Signal::SIGCONT);
+    let run = common::cli::check_json(&env, &[], "alpha");
+    assert_eq!(run.json()["state"], "live", "{}", run.stdout);
+
+    // Asked for by name, a fix still ends a suspended master.
+    master.signal(Signal::SIGSTOP);
+    let run = common::cli::check_json(&env, &["--fix"], "alpha");
+    assert_eq!(run.json()["action"], "reset", "{}", run.stdout);
+    wait_until("the master to end", Duration::from_secs(10), || {
+        !is_running(master.pid)
+    });
 }

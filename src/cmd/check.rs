@@ -15,7 +15,7 @@ use crate::error::{ExitCode, Result};
 use crate::mux::MuxClient;
 use crate::output::{self, SCHEMA, Style};
 use crate::probe::{self, ProbeMode};
-use crate::repair::{self, Action, NotRepaired};
+use crate::repair::{self, Action};
 use crate::ssh;
 use crate::state::{self, StateFile};
 
@@ -52,24 +52,32 @@ pub fn examine(
             probe::probe(&mut client, &mut report, timeout, now, why.as_deref());
         }
     }
-    let broken = matches!(
-        report.state,
-        State::Stale | State::Hung | State::Unreachable | State::Foreign
-    );
-    let (action, repaired) = if fix && broken {
-        match repair::repair(&mut report) {
-            Ok(action) => (action, true),
-            Err(NotRepaired) => (Action::None, false),
-        }
-    } else {
-        (Action::None, false)
-    };
-    let ready = repaired || matches!(report.state, State::Live | State::Absent | State::Disabled);
-    Ok(Outcome {
+    let ready = matches!(report.state, State::Live | State::Absent | State::Disabled);
+    let mut outcome = Outcome {
         report,
-        action,
+        action: Action::None,
         ready,
-    })
+    };
+    if fix {
+        outcome.fix();
+    }
+    Ok(outcome)
+}
+
+impl Outcome {
+    /// Repairs what is broken, so that ssh can go ahead.
+    pub fn fix(&mut self) {
+        let broken = matches!(
+            self.report.state,
+            State::Stale | State::Hung | State::Unreachable | State::Foreign
+        );
+        if broken {
+            if let Ok(action) = repair::repair(&mut self.report) {
+                self.action = action;
+                self.ready = true;
+            }
+        }
+    }
 }
 
 pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {

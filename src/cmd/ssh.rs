@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 
+use crate::classify::State;
 use crate::cli::{Cli, SshArgs};
 use crate::cmd::check;
 use crate::error::{Error, ExitCode, Result};
 use crate::output;
 use crate::probe::ProbeMode;
+use crate::procs::Process;
 use crate::repair::Action;
 use crate::ssh;
 
@@ -23,16 +25,24 @@ pub fn run(args: SshArgs, timeout: Duration) -> Result<ExitCode> {
     }
     let real_ssh = ssh::find_real_ssh()?;
     let disabled = std::env::var_os("MUXGUARD_DISABLE").is_some_and(|value| value == "1");
+    let mut route = Route::ThroughTheMaster;
     if !disabled {
         // A panic in the check must not keep ssh from running.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| repair(&args.ssh_args, timeout)));
+        if let Ok(chosen) =
+            panic::catch_unwind(AssertUnwindSafe(|| repair(&args.ssh_args, timeout)))
+        {
+            route = chosen;
+        }
+    }
+    let mut command = Command::new(&real_ssh);
+    command.arg0("ssh");
+    if route == Route::AroundTheMaster {
+        // Before the user's arguments, so that an -S of theirs still wins.
+        command.args(["-o", "ControlPath=none"]);
     }
     // exec only returns on failure. Nothing was written to stdout before it: rsync, git and
     // scp speak their protocol there.
-    let error = Command::new(&real_ssh)
-        .arg0("ssh")
-        .args(&args.ssh_args)
-        .exec();
+    let error = command.args(&args.ssh_args).exec();
     Err(Error::Failed(format!(
         "cannot run {}: {error}",
         real_ssh.display()
@@ -49,13 +59,47 @@ fn help() -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
+/// How ssh is to connect after the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// As the user's config says: through the master, or as a new one.
+    ThroughTheMaster,
+    /// Without connection sharing, leaving the master alone.
+    AroundTheMaster,
+}
+
 /// `check --fix`, saying on stderr only what it repaired. Errors (arguments ssh -G does not
 /// take, a bad MUXGUARD_PROBE) are ssh's to report, so they are dropped here.
-fn repair(ssh_args: &[String], timeout: Duration) {
+///
+/// One broken master is not ended: a session suspended in a terminal (Ctrl-Z on a foreground
+/// `ssh host` that became the master). Its user means to resume it with `fg`, so this ssh goes
+/// around it instead.
+fn repair(ssh_args: &[String], timeout: Duration) -> Route {
     let mode = ProbeMode::from_env().unwrap_or(ProbeMode::Auto);
-    let Ok(outcome) = check::examine(None, ssh_args, mode, true, timeout) else {
-        return;
+    let Ok(mut outcome) = check::examine(None, ssh_args, mode, false, timeout) else {
+        return Route::ThroughTheMaster;
     };
+    let suspended = outcome.report.state == State::Hung
+        && outcome
+            .report
+            .pid
+            .and_then(Process::read)
+            .is_some_and(|master| master.is_suspended_in_a_terminal());
+    if suspended {
+        eprintln!(
+            "muxguard: hung {}: master pid {} is suspended in a terminal (fg it there); \
+             connecting without it",
+            outcome
+                .report
+                .path
+                .as_deref()
+                .map(|path| path.display().to_string())
+                .unwrap_or_default(),
+            outcome.report.pid.unwrap_or_default(),
+        );
+        return Route::AroundTheMaster;
+    }
+    outcome.fix();
     if matches!(outcome.action, Action::Removed | Action::Reset) {
         let path = outcome
             .report
@@ -66,4 +110,5 @@ fn repair(ssh_args: &[String], timeout: Duration) {
         let what = outcome.report.detail.unwrap_or_default();
         eprintln!("muxguard: {} {path}: {what}", outcome.report.state.as_str());
     }
+    Route::ThroughTheMaster
 }

@@ -11,6 +11,7 @@ use std::io::{Read, Seek, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
@@ -55,6 +56,9 @@ pub struct Master {
     pub path: PathBuf,
     /// Set for a foreground master: our child, so only we can reap it.
     child: Option<Child>,
+    /// For a master in a terminal: `script`, which holds the terminal. The environment ends
+    /// and reaps it.
+    _terminal: Option<Child>,
 }
 
 impl Master {
@@ -204,15 +208,23 @@ impl TestEnv {
 
     /// A master in the foreground, as a child of the test (`ssh -M -N`), answering when this
     /// returns. Its stderr goes to `root/master-ALIAS.log`, quoted if it fails to come up.
+    /// It has no terminal (a session of its own), whether or not the test runs in one.
     pub fn start_master(&self, alias: &str) -> Master {
         let log_path = self.root.join(format!("master-{alias}.log"));
-        let mut child = self
-            .ssh_command()
+        let mut command = self.ssh_command();
+        command
             .args(["-M", "-N", "-o", "ControlPersist=no", alias])
             .stdout(Stdio::null())
-            .stderr(File::create(&log_path).unwrap())
-            .spawn()
-            .expect("ssh starts");
+            .stderr(File::create(&log_path).unwrap());
+        // SAFETY: setsid is async-signal-safe, and nothing else runs between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(drop)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let mut child = command.spawn().expect("ssh starts");
         let pid = child.id() as i32;
         self.track_pid(pid);
         wait_until(
@@ -230,6 +242,41 @@ impl TestEnv {
             pid,
             path: self.control_path(alias),
             child: Some(child),
+            _terminal: None,
+        }
+    }
+
+    /// A master in the foreground of a terminal (`script` gives it a pty of its own), as a
+    /// user's first `ssh host` is with ControlMaster auto. Its pid is the ssh's.
+    pub fn start_master_in_a_terminal(&self, alias: &str) -> Master {
+        let line = format!(
+            "ssh -F {} -M -N -o ControlPersist=no {alias}",
+            self.ssh_config.display()
+        );
+        let script = Command::new("script")
+            .args(["-qfec", &line, "/dev/null"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script (util-linux) starts");
+        self.track_pid(script.id() as i32);
+        let mut pid = None;
+        wait_until(
+            &format!("the {alias} master in a terminal to answer"),
+            PATIENCE,
+            || {
+                pid = self.master_pid(alias);
+                pid.is_some()
+            },
+        );
+        let pid = pid.unwrap();
+        self.track_pid(pid);
+        Master {
+            pid,
+            path: self.control_path(alias),
+            child: None,
+            _terminal: Some(script),
         }
     }
 
@@ -254,6 +301,7 @@ impl TestEnv {
             pid,
             path: self.control_path(alias),
             child: None,
+            _terminal: None,
         }
     }
 
