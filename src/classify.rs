@@ -221,6 +221,9 @@ fn from_holder(path: &Path, info: &FileInfo, process: &Process, how: &str) -> So
     }
 }
 
+/// How long `classify_active` waits for an answer before it looks whether the master is stopped.
+const GLANCE: Duration = Duration::from_millis(100);
+
 /// Classifies by asking the master (HELLO + ALIVE_CHECK), for a caller about to use it.
 /// A live master comes with its connection, for a probe.
 pub fn classify_active(path: &Path, timeout: Duration) -> (SocketReport, Option<MuxClient>) {
@@ -229,7 +232,19 @@ pub fn classify_active(path: &Path, timeout: Duration) -> (SocketReport, Option<
         Err(report) => return (*report, None),
     };
     let deadline = Deadline::after(timeout);
-    let answer = MuxClient::connect_alive(path, deadline);
+    // A master answers within a millisecond. One that has not after a glance may be stopped,
+    // which /proc tells at once: then there is nothing to wait for. Otherwise (a busy machine,
+    // a wedged master) it gets the rest of the timeout.
+    let glance = GLANCE.min(timeout);
+    let mut answer = MuxClient::connect_alive(path, Deadline::after(glance));
+    let mut waited = glance;
+    if matches!(answer, Err(MuxError::Timeout)) && glance < timeout {
+        let (_, holder) = listener_and_holder(path, &info);
+        if !holder.is_some_and(|process| process.is_stopped()) {
+            answer = MuxClient::connect_alive(path, deadline);
+            waited = timeout;
+        }
+    }
     let (client, answer) = match answer {
         Ok((client, pid)) => (Some(client), Ok(pid)),
         Err(error) => (None, Err(error)),
@@ -256,7 +271,7 @@ pub fn classify_active(path: &Path, timeout: Duration) -> (SocketReport, Option<
             "nothing at this path",
         ),
         Err(error @ (MuxError::Timeout | MuxError::QueueFull)) => {
-            unanswered(path, &info, &format!("{error} (waited {timeout:?})"))
+            unanswered(path, &info, &format!("{error} (waited {waited:?})"))
         }
         Err(error @ (MuxError::Closed | MuxError::Protocol(_))) => {
             not_a_master(path, &info, &error.to_string())

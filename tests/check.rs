@@ -183,6 +183,43 @@ fn a_stopped_master_is_hung_within_the_timeout_and_fix_ends_it() {
     assert_eq!(env.ssh("alpha", &["echo", "fresh"]).stdout, b"fresh\n");
 }
 
+/// A stopped master cannot answer until it is resumed, and /proc says it is stopped: check
+/// does not wait out a long timeout for it, as it does for a master that runs but is silent.
+#[test]
+fn a_stopped_master_is_hung_without_waiting_out_the_timeout() {
+    let env = TestEnv::new();
+    let master = env.start_persist_master("alpha");
+    master.signal(Signal::SIGSTOP);
+    let run = check_json(&env, &["--timeout", "10s"], "alpha");
+    assert_eq!(run.json()["state"], "hung", "{}", run.stdout);
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        run.elapsed
+    );
+
+    // A listener that runs (this test holds it) but says nothing is waited for to the end.
+    let silent = env.cm_dir.join("silent");
+    let _listener = spawn_listener(&silent, Listener::Silent);
+    let run = muxguard(
+        &env,
+        &[
+            "check",
+            "--json",
+            "--timeout",
+            "1s",
+            "--path",
+            silent.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.json()["state"], "foreign", "{}", run.stdout);
+    assert!(
+        run.elapsed >= Duration::from_secs(1),
+        "took {:?}",
+        run.elapsed
+    );
+}
+
 #[test]
 fn a_stopped_foreground_master_is_killed_by_fix_and_its_socket_removed() {
     let env = TestEnv::new();

@@ -496,3 +496,41 @@ fn the_zsh_rprompt_segment_shows_broken_sockets() {
             .to_owned()
     });
 }
+
+/// The suggested ssh config, with its directory made as the README says, gets a clean bill
+/// from doctor. (`~` is spelled out: ssh and muxguard take it from the account, not $HOME.)
+#[test]
+fn the_suggested_ssh_config_passes_doctor() {
+    let user = NewUser::new().with_muxguard();
+    let (_, config) = block("ssh-config");
+    let config = config.replace("~/", &format!("{}/", user.home().display()));
+    user.write("suggested_config", &config);
+    let doctor = || {
+        let mut command = user.command("muxguard");
+        command
+            .args(["doctor", "-F"])
+            .arg(user.home().join("suggested_config"));
+        command.output().unwrap()
+    };
+    let before = doctor();
+    assert_eq!(
+        before.status.code(),
+        Some(1),
+        "the directory is not made yet"
+    );
+    assert!(String::from_utf8_lossy(&before.stdout).contains("dir-missing"));
+
+    let (mkdir, _) = README
+        .split_once("<!-- readme-test: ssh-config -->")
+        .and_then(|(_, rest)| rest.split_once("```sh\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a sh block follows the suggested config");
+    let mut command = user.command("bash");
+    command.args(["-c", mkdir]);
+    user.run(command, "the README's mkdir line");
+
+    let after = doctor();
+    let said = String::from_utf8_lossy(&after.stdout);
+    assert_eq!(after.status.code(), Some(0), "{said}");
+    assert!(said.contains("No problems found"), "{said}");
+}
