@@ -43,6 +43,7 @@ pub struct Cli {
 pub enum Command {
     /// Classify the control socket ssh would use for a command line, and optionally repair it
     #[command(
+        override_usage = "muxguard check [OPTIONS] (--path SOCKET | SSH_ARGS...)",
         after_help = "Examples:\n  muxguard check myhost\n  muxguard check --fix -- -p 2222 user@example.org\n  muxguard check --json --path ~/.ssh/cm/3f2a...\n\n\
             Exit codes: 0 ssh can go ahead (live, absent, disabled, or repaired by --fix), \
             1 the socket is broken and was not repaired, 2 usage or environment error."
@@ -65,6 +66,7 @@ pub enum Command {
     Clean(CleanArgs),
     /// End a master so that the next ssh builds a fresh one
     #[command(
+        override_usage = "muxguard reset [OPTIONS] (--all | --path SOCKET | SSH_ARGS...)",
         after_help = "Examples:\n  muxguard reset myhost\n  muxguard reset --kill -- -p 2222 user@example.org\n  muxguard reset --all\n\n\
             By default the master stops listening and its socket goes at once, while the sessions \
             already open through it run to their end. A master that does not answer is killed, \
@@ -242,7 +244,7 @@ pub struct ResetArgs {
     pub config: Option<PathBuf>,
 
     /// With --all: one more directory to look for control sockets in (repeatable)
-    #[arg(long = "dir", value_name = "DIR", requires = "all")]
+    #[arg(long = "dir", value_name = "DIR", requires = "all", value_parser = existing_dir)]
     pub dirs: Vec<PathBuf>,
 
     /// The ssh command line whose master to end, exactly as ssh takes it
@@ -263,7 +265,7 @@ pub struct SearchArgs {
     pub config: Option<PathBuf>,
 
     /// One more directory to look for control sockets in (repeatable)
-    #[arg(long = "dir", value_name = "DIR")]
+    #[arg(long = "dir", value_name = "DIR", value_parser = existing_dir)]
     pub dirs: Vec<PathBuf>,
 }
 
@@ -277,6 +279,19 @@ pub fn arguments() -> Vec<OsString> {
         args.splice(1..1, [OsString::from("ssh"), OsString::from("--")]);
     }
     args
+}
+
+/// A `--dir`: a directory that exists (a mistyped one would look like one with no sockets).
+fn existing_dir(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_dir() => Ok(path),
+        Ok(_) => Err("not a directory".into()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err("no such directory".into())
+        }
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// Parses `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds.

@@ -218,6 +218,34 @@ fn nothing_found_is_said_plainly() {
     assert_eq!(status_json(&env, &[])["sockets"], serde_json::json!([]));
 }
 
+/// A mistyped --dir would look like a directory with no sockets: it is an error, for every
+/// command that searches.
+#[test]
+fn a_dir_that_is_not_a_directory_is_a_usage_error() {
+    let env = TestEnv::new();
+    let missing = env.root.join("no-such-dir");
+    let file = env.ssh_config.to_str().unwrap();
+    for (command, dir, says) in [
+        ("status", missing.to_str().unwrap(), "no such directory"),
+        ("clean", missing.to_str().unwrap(), "no such directory"),
+        ("status", file, "not a directory"),
+    ] {
+        let run = muxguard(&env, &[command, "--dir", dir]);
+        assert_eq!(run.code, 2, "{command} --dir {dir}: {}", run.stderr);
+        assert!(
+            run.stderr.lines().next().unwrap_or_default().contains(says),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty());
+    }
+    let run = muxguard(
+        &env,
+        &["reset", "--all", "--dir", missing.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
 #[test]
 fn include_directives_are_followed() {
     let env = TestEnv::new();
