@@ -8,8 +8,12 @@ elif [[ -r "${0:A:h}/shell/muxguard.zsh" ]]; then
 else
     source "${0:A:h}/muxguard.zsh"
 fi
-# muxguard's own completion, for the compinit that runs after the plugins load (in a clone; an
-# installed muxguard has it in site-functions).
+# muxguard's own completion (in a clone; an installed muxguard has it in site-functions): on
+# fpath for a compinit still to come, and registered at once where compinit already ran
+# (oh-my-zsh runs it before it loads plugins).
 if [[ -d "${0:A:h}/completions" ]]; then
     fpath+=("${0:A:h}/completions")
+    if (( ${+functions[compdef]} )); then
+        autoload -Uz _muxguard && compdef _muxguard muxguard
+    fi
 fi

@@ -297,15 +297,15 @@ fn the_oh_my_zsh_line_loads_the_plugin() {
     }
     let user = NewUser::new().with_muxguard();
     // Stand-in for an oh-my-zsh install: its .zshrc template, and its plugin loading (each
-    // plugin's directory goes on fpath, then $ZSH_CUSTOM/plugins/NAME/NAME.plugin.zsh is sourced).
+    // plugin's directory goes on fpath, compinit runs, then each
+    // $ZSH_CUSTOM/plugins/NAME/NAME.plugin.zsh is sourced).
     fs::create_dir_all(user.home().join(".oh-my-zsh/custom/plugins")).unwrap();
     user.write(
         ".oh-my-zsh/oh-my-zsh.sh",
         "ZSH_CUSTOM=${ZSH_CUSTOM:-$ZSH/custom}\n\
-         for plugin ($plugins); do\n\
-         \x20 fpath=($ZSH_CUSTOM/plugins/$plugin $fpath)\n\
-         \x20 source $ZSH_CUSTOM/plugins/$plugin/$plugin.plugin.zsh\n\
-         done\n",
+         for plugin ($plugins) fpath=($ZSH_CUSTOM/plugins/$plugin $fpath)\n\
+         autoload -Uz compinit && compinit -u -d $HOME/.zcompdump\n\
+         for plugin ($plugins) source $ZSH_CUSTOM/plugins/$plugin/$plugin.plugin.zsh\n",
     );
     user.write(
         ".zshrc",
@@ -316,6 +316,11 @@ fn the_oh_my_zsh_line_loads_the_plugin() {
     user.run_block("oh-my-zsh", "");
     assert!(!repo().join(repo().file_name().unwrap()).is_symlink());
     user.assert_integration_loaded("zsh", "oh-my-zsh");
+    // compinit ran before the plugin: it registers muxguard's completion itself.
+    let mut zsh = user.command("zsh");
+    zsh.args(["-i", "-c", "print -r -- ${_comps[muxguard]-none}"]);
+    let output = user.run(zsh, "a new interactive zsh");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "_muxguard");
 }
 
 #[test]
