@@ -19,7 +19,7 @@ test-deps:
 	@missing=""; \
 	command -v ssh >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing="$$missing openssh-server"; \
-	for tool in zsh fish tmux shellcheck git jq; do \
+	for tool in zsh fish tmux shellcheck git jq rsync; do \
 		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
 	done; \
 	[ -e /usr/share/bash-completion/bash_completion ] || missing="$$missing bash-completion"; \

@@ -161,3 +161,45 @@ fn a_master_suspended_in_a_terminal_is_gone_around_not_ended() {
         !is_running(master.pid)
     });
 }
+
+/// `rsync -e 'muxguard ssh'`, as the README shows it: a real transfer through a stopped
+/// master, which muxguard ends first (rsync speaks its protocol on stdout, so muxguard must
+/// write nothing there).
+#[test]
+fn rsync_through_muxguard_ssh() {
+    let Ok(rsync) = which::which("rsync") else {
+        eprintln!("skipped: rsync is not installed");
+        return;
+    };
+    let env = TestEnv::new();
+    let source = env.root.join("src");
+    fs::create_dir_all(source.join("sub")).unwrap();
+    fs::write(source.join("sub/file"), "carried by rsync\n").unwrap();
+    let target = env.root.join("dst");
+    let master = env.start_persist_master("alpha");
+    master.signal(Signal::SIGSTOP);
+    let mut command = Command::new(rsync);
+    env.isolate(&mut command);
+    command
+        .env("MUXGUARD_TIMEOUT", "500ms")
+        .arg("-e")
+        .arg(format!(
+            "{} ssh -F {}",
+            env!("CARGO_BIN_EXE_muxguard"),
+            env.ssh_config.display()
+        ))
+        .arg("-a")
+        .arg(format!("{}/", source.display()))
+        .arg(format!("alpha:{}/", target.display()));
+    let output = output_within(&mut command, Duration::from_secs(15));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(target.join("sub/file")).unwrap(),
+        "carried by rsync\n"
+    );
+    assert!(!is_running(master.pid), "the hung master was ended first");
+}
