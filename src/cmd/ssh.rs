@@ -79,34 +79,26 @@ fn repair(ssh_args: &[String], timeout: Duration) -> Route {
     let Ok(mut outcome) = check::examine(None, ssh_args, mode, false, timeout) else {
         return Route::ThroughTheMaster;
     };
-    let suspended = outcome.report.state == State::Hung
-        && outcome
-            .report
-            .pid
-            .and_then(Process::read)
-            .is_some_and(|master| master.is_suspended_in_a_terminal());
-    if suspended {
+    let path = outcome
+        .report
+        .path
+        .as_deref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_default();
+    let suspended = match (outcome.report.state, outcome.report.pid) {
+        (State::Hung, Some(pid)) => Process::read(pid).filter(Process::is_suspended_in_a_terminal),
+        _ => None,
+    };
+    if let Some(master) = suspended {
         eprintln!(
-            "muxguard: hung {}: master pid {} is suspended in a terminal (fg it there); \
+            "muxguard: hung {path}: master pid {} is suspended in a terminal (fg it there); \
              connecting without it",
-            outcome
-                .report
-                .path
-                .as_deref()
-                .map(|path| path.display().to_string())
-                .unwrap_or_default(),
-            outcome.report.pid.unwrap_or_default(),
+            master.pid
         );
         return Route::AroundTheMaster;
     }
     outcome.fix();
     if matches!(outcome.action, Action::Removed | Action::Reset) {
-        let path = outcome
-            .report
-            .path
-            .as_deref()
-            .map(|path| path.display().to_string())
-            .unwrap_or_default();
         let what = outcome.report.detail.unwrap_or_default();
         eprintln!("muxguard: {} {path}: {what}", outcome.report.state.as_str());
     }
