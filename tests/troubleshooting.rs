@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cli::check_json;
@@ -27,13 +26,7 @@ fn headings() -> Vec<&'static str> {
 
 /// Runs ssh with the environment's config and these arguments; its stderr lines.
 fn ssh_says(env: &TestEnv, args: &[&str]) -> Vec<String> {
-    let mut command = Command::new("ssh");
-    command
-        .arg("-F")
-        .arg(&env.ssh_config)
-        .args(args)
-        .stdin(Stdio::null());
-    let output = output_within(&mut command, Duration::from_secs(15));
+    let output = output_within(env.ssh_command().args(args), Duration::from_secs(15));
     String::from_utf8_lossy(&output.stderr)
         .lines()
         .map(|line| line.trim_end_matches('\r').to_owned())

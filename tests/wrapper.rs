@@ -18,6 +18,16 @@ fn one_word_program(env: &TestEnv) -> PathBuf {
     link
 }
 
+/// `muxguard ssh` with this environment's config, as one command line (GIT_SSH_COMMAND,
+/// rsync -e).
+fn muxguard_ssh_command(env: &TestEnv) -> String {
+    format!(
+        "{} ssh -F {}",
+        env!("CARGO_BIN_EXE_muxguard"),
+        env.ssh_config.display()
+    )
+}
+
 #[test]
 fn the_one_word_program_repairs_then_runs_ssh() {
     let env = TestEnv::new();
@@ -89,14 +99,7 @@ fn git_through_git_ssh_command() {
     env.isolate(&mut command);
     command
         .env("MUXGUARD_TIMEOUT", "500ms")
-        .env(
-            "GIT_SSH_COMMAND",
-            format!(
-                "{} ssh -F {}",
-                env!("CARGO_BIN_EXE_muxguard"),
-                env.ssh_config.display()
-            ),
-        )
+        .env("GIT_SSH_COMMAND", muxguard_ssh_command(&env))
         .args(["ls-remote"])
         .arg(format!("alpha:{}", repo.display()));
     let output = output_within(&mut command, Duration::from_secs(15));
@@ -183,11 +186,7 @@ fn rsync_through_muxguard_ssh() {
     command
         .env("MUXGUARD_TIMEOUT", "500ms")
         .arg("-e")
-        .arg(format!(
-            "{} ssh -F {}",
-            env!("CARGO_BIN_EXE_muxguard"),
-            env.ssh_config.display()
-        ))
+        .arg(muxguard_ssh_command(&env))
         .arg("-a")
         .arg(format!("{}/", source.display()))
         .arg(format!("alpha:{}/", target.display()));

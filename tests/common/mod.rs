@@ -171,7 +171,8 @@ impl TestEnv {
         ]
     }
 
-    fn ssh_command(&self) -> Command {
+    /// `ssh -F` this environment's config, stdin closed.
+    pub fn ssh_command(&self) -> Command {
         let mut command = Command::new("ssh");
         command.arg("-F").arg(&self.ssh_config).stdin(Stdio::null());
         command
