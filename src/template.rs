@@ -58,10 +58,12 @@ pub struct NameParts {
 }
 
 impl Template {
-    /// Returns `None` for templates that cannot be scanned: `none`, an unset `${VAR}`, or
-    /// per-destination tokens in the directory part.
+    /// Returns `None` for templates that cannot be scanned: `none`, an unset `${VAR}`,
+    /// per-destination tokens in the directory part, or one longer than any path.
     pub fn parse(template: &str, local: &LocalIdentity) -> Option<Template> {
-        if template.eq_ignore_ascii_case("none") {
+        // Matching costs the template's length times the name's: a ControlPath line of
+        // megabytes would cost seconds a name, for a socket path that cannot exist.
+        if template.eq_ignore_ascii_case("none") || template.len() > libc::PATH_MAX as usize {
             return None;
         }
         let pieces = expand(template, local)?;
@@ -101,10 +103,7 @@ impl Template {
 
     /// Matches a file name, returning what it tells about the destination.
     pub fn matches(&self, name: &str) -> Option<NameParts> {
-        let mut captures = Vec::new();
-        if !match_pieces(&self.name, name, &mut captures) {
-            return None;
-        }
+        let captures = match_pieces(&self.name, name)?;
         let find = |token: char| {
             captures
                 .iter()
@@ -179,53 +178,128 @@ fn expand(template: &str, local: &LocalIdentity) -> Option<Vec<Piece>> {
     Some(pieces)
 }
 
-fn match_pieces<'a>(pieces: &[Piece], text: &'a str, captures: &mut Vec<(char, &'a str)>) -> bool {
-    let Some((first, rest)) = pieces.split_first() else {
-        return text.is_empty();
-    };
-    match first {
-        Piece::Literal(literal) => text
-            .strip_prefix(literal.as_str())
-            .is_some_and(|after| match_pieces(rest, after, captures)),
-        Piece::Token(token) => {
-            let (min, max) = match token {
-                'C' => (40, 40),
-                'p' => (1, 5),
-                'h' | 'n' | 'r' | 'k' => (1, text.len()),
-                _ => (0, text.len()),
-            };
-            for len in min..=max.min(text.len()) {
-                if !text.is_char_boundary(len) {
-                    continue;
-                }
-                let (value, after) = text.split_at(len);
-                let fits = match token {
-                    'C' => value
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-                    'p' => value.bytes().all(|b| b.is_ascii_digit()),
-                    _ => true,
-                };
-                if !fits {
-                    // Fixed-shape tokens cannot grow into a fit.
-                    if matches!(token, 'C' | 'p') {
-                        return false;
-                    }
-                    continue;
-                }
-                captures.push((*token, value));
-                if match_pieces(rest, after, captures) {
-                    return true;
-                }
-                captures.pop();
+/// The fewest and most bytes a token can take.
+fn token_width(token: char) -> (usize, usize) {
+    match token {
+        'C' => (40, 40),
+        'p' => (1, 5),
+        'h' | 'n' | 'r' | 'k' => (1, usize::MAX),
+        _ => (0, usize::MAX),
+    }
+}
+
+/// Whether a byte can stand in a token: `%C` is lowercase hex, `%p` digits, others anything.
+fn token_takes(token: char, byte: u8) -> bool {
+    match token {
+        'C' => byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte),
+        'p' => byte.is_ascii_digit(),
+        _ => true,
+    }
+}
+
+/// Matches `text` against the pieces, returning each token's value in order. Of the ways to
+/// match, it takes the one where the first token is shortest, then the second, and so on.
+///
+/// `rest_matches[i][at]` says whether `pieces[i..]` match `text[at..]`. It is filled from the
+/// last piece back, and then each token's value is read forwards without ever backtracking.
+/// Time and memory are O(pieces x text length): a token of unbounded width only asks whether
+/// any later position works, which a running "any from here on" answers at once.
+fn match_pieces<'a>(pieces: &[Piece], text: &'a str) -> Option<Vec<(char, &'a str)>> {
+    let len = text.len();
+    // A quick no for a name too short, before a long template costs its table.
+    let shortest: usize = pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Literal(literal) => literal.len(),
+            Piece::Token(token) => token_width(*token).0,
+        })
+        .sum();
+    if shortest > len {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    // How many bytes from each position on a token of this shape could take.
+    let run_of = |token: char| {
+        let mut run = vec![0; len + 1];
+        for at in (0..len).rev() {
+            if token_takes(token, bytes[at]) {
+                run[at] = run[at + 1] + 1;
             }
-            false
+        }
+        run
+    };
+    let (hex_run, digit_run) = (run_of('C'), run_of('p'));
+    let widest = |token: char, at: usize| {
+        let fitting = match token {
+            'C' => hex_run[at],
+            'p' => digit_run[at],
+            _ => len - at,
+        };
+        token_width(token).1.min(fitting)
+    };
+
+    // Each row is true only at character boundaries (the last at `len`, the others at starts
+    // that are boundaries), so a value that ends where the next row is true is whole text.
+    let mut rest_matches = vec![vec![false; len + 1]; pieces.len() + 1];
+    rest_matches[pieces.len()][len] = true;
+    for (i, piece) in pieces.iter().enumerate().rev() {
+        let (done, todo) = rest_matches.split_at_mut(i + 1);
+        let (here, after) = (&mut done[i], &todo[0]);
+        let starts = (0..=len).filter(|&at| text.is_char_boundary(at));
+        match piece {
+            Piece::Literal(literal) => {
+                for at in starts {
+                    here[at] =
+                        bytes[at..].starts_with(literal.as_bytes()) && after[at + literal.len()];
+                }
+            }
+            Piece::Token(token) => {
+                let (min, max) = token_width(*token);
+                if max == usize::MAX {
+                    let mut any_from = vec![false; len + 2];
+                    for at in (0..=len).rev() {
+                        any_from[at] = after[at] || any_from[at + 1];
+                    }
+                    for at in starts {
+                        here[at] = any_from[(at + min).min(len + 1)];
+                    }
+                } else {
+                    for at in starts {
+                        here[at] = (min..=widest(*token, at)).any(|width| after[at + width]);
+                    }
+                }
+            }
         }
     }
+    if !rest_matches[0][0] {
+        return None;
+    }
+
+    let mut captures = Vec::new();
+    let mut at = 0;
+    for (piece, after) in pieces.iter().zip(&rest_matches[1..]) {
+        at = match piece {
+            Piece::Literal(literal) => at + literal.len(),
+            Piece::Token(token) => {
+                let (min, _) = token_width(*token);
+                let end = (at + min..=at + widest(*token, at))
+                    .find(|&end| after[end])
+                    .expect("the rows say a match goes on from here");
+                captures.push((*token, &text[at..end]));
+                end
+            }
+        };
+    }
+    Some(captures)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
     use super::*;
 
     fn local() -> LocalIdentity {
@@ -279,7 +353,134 @@ mod tests {
         assert!(Template::parse("none", &local()).is_none());
         assert!(Template::parse("/tmp/%h/%p", &local()).is_none());
         assert!(Template::parse("relative-%h", &local()).is_none());
+        let endless = format!("/tmp/s/{}", "%j".repeat(1_000_000));
+        assert!(Template::parse(&endless, &local()).is_none());
         let lax = Template::parse("/tmp/s/%h", &local()).unwrap();
         assert!(!lax.is_specific());
+    }
+
+    #[test]
+    fn twenty_adjacent_tokens_against_long_names_take_no_time() {
+        let template = Template::parse(&format!("/s/{}Z", "%h".repeat(20)), &local()).unwrap();
+        let near_miss = "a".repeat(250);
+        let hit = format!("{}Z", "h".repeat(249));
+        for name in [&near_miss, &hit] {
+            // The best of a few runs: a busy machine may stall any single one.
+            let fastest = (0..5)
+                .map(|_| {
+                    let started = Instant::now();
+                    template.matches(name);
+                    started.elapsed()
+                })
+                .min()
+                .unwrap();
+            assert!(fastest < Duration::from_millis(10), "{fastest:?}");
+        }
+        assert!(template.matches(&near_miss).is_none());
+        let parts = Template::parse(&format!("/s/{}-%r@%h:%p", "%n".repeat(20)), &local())
+            .unwrap()
+            .matches(&format!("{}-bob@db:22", "x".repeat(200)))
+            .unwrap();
+        assert_eq!(
+            parts.alias.as_deref(),
+            Some("x"),
+            "the first token is shortest"
+        );
+        assert_eq!(parts.destination.as_deref(), Some("bob@db:22"));
+    }
+
+    /// The matcher `match_pieces` replaced, kept as the reference for its behaviour: simple,
+    /// but exponential in the number of adjacent tokens.
+    fn backtracking<'a>(
+        pieces: &[Piece],
+        text: &'a str,
+        captures: &mut Vec<(char, &'a str)>,
+    ) -> bool {
+        let Some((first, rest)) = pieces.split_first() else {
+            return text.is_empty();
+        };
+        match first {
+            Piece::Literal(literal) => text
+                .strip_prefix(literal.as_str())
+                .is_some_and(|after| backtracking(rest, after, captures)),
+            Piece::Token(token) => {
+                let (min, max) = token_width(*token);
+                for len in min..=max.min(text.len()) {
+                    if !text.is_char_boundary(len) {
+                        continue;
+                    }
+                    let (value, after) = text.split_at(len);
+                    if !value.bytes().all(|byte| token_takes(*token, byte)) {
+                        if matches!(token, 'C' | 'p') {
+                            return false;
+                        }
+                        continue;
+                    }
+                    captures.push((*token, value));
+                    if backtracking(rest, after, captures) {
+                        return true;
+                    }
+                    captures.pop();
+                }
+                false
+            }
+        }
+    }
+
+    /// Text of the characters that matter to the matcher: hex, digits, separators, and one
+    /// that is two bytes long.
+    fn name_text(repeat: &str) -> BoxedStrategy<String> {
+        proptest::string::string_regex(&format!("[a-c0-9@:.é-]{repeat}"))
+            .unwrap()
+            .boxed()
+    }
+
+    fn piece() -> impl Strategy<Value = Piece> {
+        prop_oneof![
+            proptest::sample::select(vec!['C', 'p', 'h', 'n', 'r', 'k', 'T'])
+                .prop_map(Piece::Token),
+            name_text("{1,3}").prop_map(Piece::Literal),
+        ]
+    }
+
+    /// A name pattern, and a name that is mostly made to match it, or else random.
+    fn pattern_and_name() -> impl Strategy<Value = (Vec<Piece>, String)> {
+        vec(piece(), 0..7).prop_flat_map(|pieces| {
+            let fills: Vec<BoxedStrategy<String>> = pieces
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Literal(text) => Just(text.clone()).boxed(),
+                    Piece::Token('C') => "[0-9a-f]{40}".boxed(),
+                    Piece::Token('p') => "[0-9]{1,5}".boxed(),
+                    Piece::Token(_) => name_text("{0,4}"),
+                })
+                .collect();
+            let made_to_match = fills.prop_map(|parts| parts.concat());
+            (
+                Just(pieces),
+                prop_oneof![3 => made_to_match, 1 => name_text("{0,12}")],
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn matches_as_backtracking_did((pieces, name) in pattern_and_name()) {
+            let mut captures = Vec::new();
+            let expected = backtracking(&pieces, &name, &mut captures).then_some(captures);
+            prop_assert_eq!(match_pieces(&pieces, &name), expected);
+        }
+
+        #[test]
+        fn any_pattern_against_any_name_is_quick(
+            pieces in vec(piece(), 0..40),
+            name in ".{0,255}",
+        ) {
+            let started = Instant::now();
+            let _ = match_pieces(&pieces, &name);
+            prop_assert!(started.elapsed() < Duration::from_millis(250));
+        }
     }
 }
