@@ -1,8 +1,10 @@
 //! What is at a path, seen without following symlinks, and removal that cannot take a file
 //! that replaced the one we classified.
 
+use std::ffi::{CString, OsString};
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -98,39 +100,126 @@ pub enum Removal {
 
 /// Removes the file at `path` only if it is still `expected`.
 ///
-/// The file is first renamed aside atomically and checked there, so a socket that a new master
-/// links into place between our check and the removal is put back instead of deleted.
+/// The file is first moved aside atomically, to a name of this process's own that nothing else
+/// had, and checked there: a socket that a new master linked into place between our check and
+/// the removal is put back instead of deleted. Nothing is left under the aside name.
 pub fn remove_if_same(path: &Path, expected: &FileInfo) -> io::Result<Removal> {
     match inspect(path)? {
         None => return Ok(Removal::AlreadyGone),
         Some(now) if !now.same_file(expected) => return Ok(Removal::Replaced),
         Some(_) => {}
     }
-    let aside = aside_name(path);
-    match fs::rename(path, &aside) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::AlreadyGone),
-        Err(e) => return Err(e),
-    }
-    match inspect(&aside)? {
-        Some(moved) if moved.same_file(expected) => {
-            fs::remove_file(&aside)?;
-            Ok(Removal::Removed)
-        }
-        Some(_) => {
-            // link() never replaces: if yet another file took the path meanwhile, that one wins
-            // and the displaced one stays aside for a human to find.
-            fs::hard_link(&aside, path)?;
-            fs::remove_file(&aside)?;
-            Ok(Removal::Replaced)
-        }
+    match Aside::take(path)? {
+        Some(aside) => aside.settle(expected),
         None => Ok(Removal::AlreadyGone),
     }
 }
 
-fn aside_name(path: &Path) -> PathBuf {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!(".{name}.muxguard-{}", std::process::id()))
+/// How many aside names are tried before giving up.
+const ASIDE_NAMES: u32 = 100;
+
+/// A file moved off `path` to `name`, next to it (a rename cannot leave the filesystem).
+struct Aside<'a> {
+    path: &'a Path,
+    name: PathBuf,
+}
+
+impl<'a> Aside<'a> {
+    /// Moves whatever is at `path` aside, never over an existing entry; `None` when nothing
+    /// is there any more.
+    fn take(path: &'a Path) -> io::Result<Option<Aside<'a>>> {
+        for attempt in 0..ASIDE_NAMES {
+            let name = aside_name(path, attempt);
+            let moved = match rename_noreplace(path, &name) {
+                // The filesystem cannot rename without replacing (NFS): the name is checked
+                // free instead. It is this process's own, so nothing else races for it.
+                Err(error) if error.raw_os_error() == Some(libc::EINVAL) => match inspect(&name)? {
+                    Some(_) => Err(io::ErrorKind::AlreadyExists.into()),
+                    None => fs::rename(path, &name),
+                },
+                moved => moved,
+            };
+            match moved {
+                Ok(()) => return Ok(Some(Aside { path, name })),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free name to move it aside",
+        ))
+    }
+
+    /// Removes the file if it is `expected`, else puts it back.
+    fn settle(self, expected: &FileInfo) -> io::Result<Removal> {
+        let removed = match inspect(&self.name) {
+            Ok(Some(moved)) if moved.same_file(expected) => fs::remove_file(&self.name),
+            Ok(Some(_)) => return self.put_back(),
+            Ok(None) => return Ok(Removal::AlreadyGone),
+            Err(error) => Err(error),
+        };
+        match removed {
+            Ok(()) => Ok(Removal::Removed),
+            Err(error) => {
+                // Not stranded where no one looks: back at its path, or gone.
+                let _ = self.put_back();
+                Err(error)
+            }
+        }
+    }
+
+    /// Puts the file back at its path, and clears the aside name in any case.
+    ///
+    /// When a third file took the path meanwhile, that one keeps it and this one is removed.
+    /// It is OpenSSH's own rule when two masters race for a ControlPath: the socket already at
+    /// the path wins (the other's link() fails), and the other master stops sharing while its
+    /// sessions go on. Putting this one back over the newcomer would only move the loss to a
+    /// master that was told the path is its own.
+    fn put_back(self) -> io::Result<Removal> {
+        // link() never replaces, on every filesystem.
+        let linked = fs::hard_link(&self.name, self.path);
+        fs::remove_file(&self.name)?;
+        match linked {
+            Ok(()) => Ok(Removal::Replaced),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(Removal::Replaced),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// `.NAME.muxguard-PID`, then `.NAME.muxguard-PID-1` and so on.
+fn aside_name(path: &Path, attempt: u32) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".muxguard-{}", std::process::id()));
+    if attempt > 0 {
+        name.push(format!("-{attempt}"));
+    }
+    path.with_file_name(name)
+}
+
+/// rename() that fails with `AlreadyExists` rather than replace an entry at `to`
+/// (renameat2 RENAME_NOREPLACE; EINVAL where the filesystem does not offer it).
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let from = CString::new(from.as_os_str().as_bytes())?;
+    let to = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both are NUL-terminated strings that outlive the call.
+    let result = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +251,68 @@ mod tests {
             Removal::AlreadyGone
         );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// A socket at `path`, with a modification time of its own: a replacement made within the
+    /// same clock tick could pass for the one before.
+    fn new_socket(path: &Path) -> FileInfo {
+        std::thread::sleep(Duration::from_millis(20));
+        drop(UnixListener::bind(path).unwrap());
+        inspect(path).unwrap().unwrap()
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_file_that_took_the_place_of_ours_is_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sock");
+        let ours = new_socket(&path);
+        fs::remove_file(&path).unwrap();
+        let newcomer = new_socket(&path);
+
+        // As if the newcomer had come between remove_if_same's check and its rename.
+        let aside = Aside::take(&path).unwrap().unwrap();
+        assert_eq!(aside.settle(&ours).unwrap(), Removal::Replaced);
+        assert!(inspect(&path).unwrap().unwrap().same_file(&newcomer));
+        assert_eq!(names_in(dir.path()), ["sock"]);
+    }
+
+    #[test]
+    fn a_third_file_at_the_path_wins_and_nothing_stays_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sock");
+        let ours = new_socket(&path);
+        fs::remove_file(&path).unwrap();
+        new_socket(&path);
+
+        let aside = Aside::take(&path).unwrap().unwrap();
+        // A third master links its socket in while the second one is aside.
+        let third = new_socket(&path);
+        assert_eq!(aside.settle(&ours).unwrap(), Removal::Replaced);
+        assert!(inspect(&path).unwrap().unwrap().same_file(&third));
+        assert_eq!(names_in(dir.path()), ["sock"]);
+    }
+
+    #[test]
+    fn an_entry_at_the_aside_name_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sock");
+        let socket = new_socket(&path);
+        // The first name this process tries, taken already (a file of its own, or anyone's).
+        let earlier = aside_name(&path, 0);
+        fs::write(&earlier, "precious").unwrap();
+
+        assert_eq!(remove_if_same(&path, &socket).unwrap(), Removal::Removed);
+        assert_eq!(fs::read_to_string(&earlier).unwrap(), "precious");
+        assert_eq!(names_in(dir.path()).len(), 1, "only the earlier file");
     }
 
     #[test]
