@@ -4,15 +4,37 @@
 //!
 //! The file is a cache: losing it costs nothing but names in `status`. It is replaced
 //! atomically and changed under a lock, so several shells can run muxguard at once.
+//!
+//! Where it lives, and what is trusted there. The state directory is `muxguard` in the base,
+//! `$XDG_STATE_HOME` when that is an absolute path, else `$HOME/.local/state`. Root may run with
+//! another user's HOME (`sudo -E`), and that user must not be able to steer root's writes, so:
+//! - the base (XDG_STATE_HOME, or HOME) must exist and be a directory the effective user owns;
+//!   it is never created (it may be reached through a symlink: where HOME lives is root's
+//!   choice, not the user's);
+//! - below it, `muxguard` (and under HOME `.local` and `state` before it) is created when
+//!   missing, mode 0700, and each must be a real directory, not a symlink, that the effective
+//!   user owns;
+//! - the state directory itself must not be group or world writable.
+//!
+//! Otherwise muxguard works without the cache, quietly: loads are empty, writes do nothing.
+//! The directories are walked with a descriptor of each opened (O_NOFOLLOW) relative to the
+//! one above, and the files are opened relative to the state directory's, with O_NOFOLLOW, so
+//! a symlink swapped in after a check is not followed either.
+//!
+//! A state file over MAX_FILE_BYTES is not read: it is replaced by a fresh one, with a warning.
 
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, Flock, FlockArg, OFlag, openat, renameat};
+use nix::sys::stat::{Mode, fstat, mkdirat};
+use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
 
 use crate::netstate::Snapshot;
@@ -23,8 +45,22 @@ const SCHEMA: u32 = 1;
 const FORGET_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 const MAX_ENTRIES: usize = 1000;
 const MAX_REMEMBERED_ANSWERS: usize = 256;
+/// Masters seen working. Only a record of the last few minutes spares a probe (see
+/// probe::doubt), so this is ample.
+const MAX_WORKING: usize = 256;
+/// The answer for a longer command line is not remembered. Such a line carries a remote script,
+/// rarely run twice (Ansible's names a new temporary directory for each task), and
+/// MAX_REMEMBERED_ANSWERS of them must fit in MAX_FILE_BYTES.
+const MAX_ANSWER_KEY_BYTES: usize = 1024;
+/// A larger state file is not read. The largest that muxguard writes, every map full and every
+/// string as long as it plausibly gets (a 107-byte socket path, a 253-byte host name, a 1 KiB
+/// command line), is about 1.4 MB: 1000 sockets of 0.7 KB, 256 answers of 2.2 KB and 256
+/// masters of 0.3 KB. A typical full one is 0.35 MB.
+const MAX_FILE_BYTES: u64 = 2 << 20;
 /// A known entry is rewritten only this often, to keep the hot path free of writes.
 const REFRESH_AFTER: Duration = Duration::from_secs(3600);
+/// How many names are tried for the temporary file before giving up.
+const TEMPORARY_NAMES: u32 = 100;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct StateFile {
@@ -67,17 +103,6 @@ pub struct Seen {
     pub seen: u64,
 }
 
-/// `$XDG_STATE_HOME/muxguard`, or `~/.local/state/muxguard`.
-fn state_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state"))
-        })?;
-    Some(base.join("muxguard"))
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -88,11 +113,14 @@ fn now() -> u64 {
 impl StateFile {
     /// The saved state; empty when there is none or it cannot be read.
     pub fn load() -> StateFile {
-        state_dir()
-            .and_then(|dir| fs::read(dir.join("state.json")).ok())
-            .and_then(|bytes| serde_json::from_slice::<StateFile>(&bytes).ok())
-            .filter(|state| state.schema == SCHEMA)
-            .unwrap_or_default()
+        let Some(dir) = StateDir::find() else {
+            return StateFile::default();
+        };
+        dir.read().unwrap_or_else(|Oversized { .. }| {
+            // Replaced now (with the warning), so that the next run does not meet it again.
+            let _ = dir.update(|_| false);
+            StateFile::default()
+        })
     }
 
     /// When the master `pid` at `path` was last seen working, if it was.
@@ -118,42 +146,42 @@ fn answer_key(ssh_args: &[String]) -> String {
 
 /// Remembers what `ssh -G` answered. Best effort, like every state write.
 pub fn remember_answer(ssh_args: &[String], fingerprint: &str, answer: &Resolved) {
-    let Some(dir) = state_dir() else { return };
+    let key = answer_key(ssh_args);
+    if key.len() > MAX_ANSWER_KEY_BYTES {
+        return;
+    }
     let remembered = RememberedAnswer {
         fingerprint: fingerprint.to_string(),
         saved: now(),
         answer: answer.clone(),
     };
-    let _ = update(&dir, |state| {
-        state.resolved.insert(answer_key(ssh_args), remembered);
+    update(|state| {
+        state.resolved.insert(key, remembered);
         true
     });
 }
 
 /// Records that the master `pid` at `path` was seen working just now.
 pub fn record_working(path: &Path, pid: i32, snapshot: Snapshot) {
-    let Some(dir) = state_dir() else { return };
     let seen = SeenWorking {
         pid,
         at: now(),
         snapshot,
     };
-    let _ = update(&dir, |state| {
+    update(|state| {
         state.working.insert(path.to_path_buf(), seen);
         true
     });
 }
 
 /// Records that `check` resolved `path` for this destination, unless `known` (the state as
-/// loaded) has it already. Best effort: a failure to write is not the user's problem, so it is
-/// ignored.
+/// loaded) has it already.
 pub fn record_resolved(
     known: &StateFile,
     path: &Path,
     destination: Option<&str>,
     alias: Option<&str>,
 ) {
-    let Some(dir) = state_dir() else { return };
     let seen = Seen {
         destination: destination.map(str::to_string),
         alias: alias.map(str::to_string),
@@ -170,7 +198,7 @@ pub fn record_resolved(
     if up_to_date(known) {
         return;
     }
-    let _ = update(&dir, |state| {
+    update(|state| {
         if up_to_date(state) {
             return false;
         }
@@ -179,97 +207,322 @@ pub fn record_resolved(
     });
 }
 
-/// Read-modify-write under an exclusive lock; `change` returns whether it changed anything.
-fn update(dir: &Path, change: impl FnOnce(&mut StateFile) -> bool) -> std::io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let _lock = lock(&dir.join("state.lock"))?;
-    let mut state = StateFile::load();
-    if !change(&mut state) {
-        return Ok(());
+/// Changes the state file, if there is a state directory to use; `change` returns whether it
+/// changed anything. Best effort: a failure to write is not the user's problem, so it is
+/// ignored.
+fn update(change: impl FnOnce(&mut StateFile) -> bool) {
+    if let Some(dir) = StateDir::find_or_create() {
+        let _ = dir.update(change);
     }
-    state.schema = SCHEMA;
-    prune(&mut state);
-    let json = serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?;
-    let temporary = dir.join(format!(".state.json.{}", std::process::id()));
-    let mut file = File::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(&json)?;
-    drop(file);
-    fs::rename(&temporary, dir.join("state.json"))
 }
 
+/// A background sweep's hold on the user's sweep lock, released when it is dropped or the
+/// process ends, however it ends.
+pub struct SweepHold {
+    _lock: Option<Flock<File>>,
+}
+
+/// Takes the sweep lock, so that at most one background sweep of the user's runs at a time:
+/// `None` when another holds it. Where no lock can be taken (no state directory to keep it in),
+/// the sweep goes ahead.
+pub fn hold_sweep() -> Option<SweepHold> {
+    let unguarded = SweepHold { _lock: None };
+    let Some(file) = StateDir::find_or_create().and_then(|dir| dir.lock_file("sweep.lock").ok())
+    else {
+        return Some(unguarded);
+    };
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Some(SweepHold { _lock: Some(lock) }),
+        Err((_, Errno::EWOULDBLOCK)) => None,
+        Err(_) => Some(unguarded),
+    }
+}
+
+/// A state file too large to read: its size in bytes.
+#[derive(Debug)]
+struct Oversized {
+    bytes: u64,
+}
+
+/// The state directory, open and found trustworthy (see the module doc).
+struct StateDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl StateDir {
+    /// The state directory, if it exists and may be used.
+    fn find() -> Option<StateDir> {
+        let (base, below) = Self::location()?;
+        Self::walk(&base, below, false)
+    }
+
+    /// The state directory, created below the base when missing, if it may be used.
+    fn find_or_create() -> Option<StateDir> {
+        let (base, below) = Self::location()?;
+        Self::walk(&base, below, true)
+    }
+
+    /// The base directory, and the names from there down to the state directory.
+    fn location() -> Option<(PathBuf, &'static [&'static str])> {
+        let xdg_state_home = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute());
+        match xdg_state_home {
+            Some(base) => Some((base, &["muxguard"])),
+            None => {
+                let home = std::env::var_os("HOME")?;
+                Some((PathBuf::from(home), &[".local", "state", "muxguard"]))
+            }
+        }
+    }
+
+    /// Opens `base`, then each of `below` in turn, making those missing when `create` says so;
+    /// `None` as soon as one is not the effective user's own (see the module doc).
+    fn walk(base: &Path, below: &[&str], create: bool) -> Option<StateDir> {
+        let directory = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let mut fd = openat(AT_FDCWD, base, directory, Mode::empty()).ok()?;
+        let mut path = base.to_path_buf();
+        let owned_by_us = |fd: &OwnedFd| {
+            fstat(fd)
+                .ok()
+                .filter(|stat| stat.st_uid == Uid::effective().as_raw())
+        };
+        let mut stat = owned_by_us(&fd)?;
+        for name in below {
+            if create {
+                match mkdirat(&fd, *name, Mode::S_IRWXU) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(_) => return None,
+                }
+            }
+            fd = openat(&fd, *name, directory | OFlag::O_NOFOLLOW, Mode::empty()).ok()?;
+            path.push(name);
+            stat = owned_by_us(&fd)?;
+        }
+        if stat.st_mode & (libc::S_IWGRP | libc::S_IWOTH) != 0 {
+            return None;
+        }
+        Some(StateDir { fd, path })
+    }
+
+    fn file_path(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+
+    /// The saved state: empty when there is none or it cannot be read, `Err` when the file is
+    /// over the size limit.
+    fn read(&self) -> Result<StateFile, Oversized> {
+        // Not blocking: a FIFO in its place would wait for a writer.
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let Ok(fd) = openat(&self.fd, "state.json", flags, Mode::empty()) else {
+            return Ok(StateFile::default());
+        };
+        let file = File::from(fd);
+        let size = match file.metadata() {
+            Ok(meta) if meta.is_file() => meta.len(),
+            _ => return Ok(StateFile::default()),
+        };
+        if size > MAX_FILE_BYTES {
+            return Err(Oversized { bytes: size });
+        }
+        let mut bytes = Vec::new();
+        // At most one byte over the limit, should something else have made it grow since.
+        if file
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .is_err()
+        {
+            return Ok(StateFile::default());
+        }
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(Oversized {
+                bytes: bytes.len() as u64,
+            });
+        }
+        Ok(serde_json::from_slice::<StateFile>(&bytes)
+            .ok()
+            .filter(|state| state.schema == SCHEMA)
+            .unwrap_or_default())
+    }
+
+    /// Read-modify-write under an exclusive lock; `change` returns whether it changed anything.
+    /// A file over the limit is replaced in any case.
+    fn update(&self, change: impl FnOnce(&mut StateFile) -> bool) -> io::Result<()> {
+        let _lock = self.lock()?;
+        let (mut state, starting_afresh) = match self.read() {
+            Ok(state) => (state, false),
+            Err(Oversized { bytes }) => {
+                eprintln!(
+                    "muxguard: ignoring {}: {bytes} bytes, over the {} MiB limit; starting afresh",
+                    self.file_path().display(),
+                    MAX_FILE_BYTES >> 20
+                );
+                (StateFile::default(), true)
+            }
+        };
+        if !change(&mut state) && !starting_afresh {
+            return Ok(());
+        }
+        state.schema = SCHEMA;
+        prune(&mut state);
+        let json = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
+        // Only absurd strings get this far; written, they would be thrown away next time.
+        if json.len() as u64 > MAX_FILE_BYTES {
+            return Err(io::Error::other("the state would be over the size limit"));
+        }
+        self.replace(&json)
+    }
+
+    /// A lock file in the state directory, created when missing.
+    fn lock_file(&self, name: &str) -> io::Result<File> {
+        // Not blocking: opening a FIFO in its place to write would wait for a reader.
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_CLOEXEC;
+        Ok(File::from(openat(
+            &self.fd,
+            name,
+            flags,
+            Mode::S_IRUSR | Mode::S_IWUSR,
+        )?))
+    }
+
+    /// Takes the lock, waiting a little for another muxguard to finish; gives up rather than
+    /// make the user wait.
+    fn lock(&self) -> io::Result<Flock<File>> {
+        let mut file = self.lock_file("state.lock")?;
+        for _ in 0..50 {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(lock),
+                Err((returned, _)) => file = returned,
+            }
+            std::thread::sleep(Duration::from_millis(4));
+        }
+        Err(io::Error::other("state file is locked"))
+    }
+
+    /// Replaces state.json atomically: writes a new file of this process's own, renamed over it.
+    fn replace(&self, json: &[u8]) -> io::Result<()> {
+        let (name, mut file) = self.create_temporary()?;
+        let written = file.write_all(json).and_then(|()| {
+            renameat(&self.fd, name.as_str(), &self.fd, "state.json").map_err(io::Error::from)
+        });
+        if written.is_err() {
+            let _ = unlinkat(&self.fd, name.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        written
+    }
+
+    /// A new file under a name no one else uses, never one that was there before.
+    fn create_temporary(&self) -> io::Result<(String, File)> {
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        for attempt in 0..TEMPORARY_NAMES {
+            let name = format!(".state.json.{}.{attempt}", std::process::id());
+            match openat(
+                &self.fd,
+                name.as_str(),
+                flags,
+                Mode::S_IRUSR | Mode::S_IWUSR,
+            ) {
+                Ok(fd) => return Ok((name, File::from(fd))),
+                // Left by a process that had this pid before, and ended before it could clean up.
+                Err(Errno::EEXIST) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(io::Error::other("no free name for a temporary file"))
+    }
+}
+
+/// Drops what was not seen for FORGET_AFTER, and the oldest entries of each map over its cap.
 fn prune(state: &mut StateFile) {
     let cutoff = now().saturating_sub(FORGET_AFTER.as_secs());
-    state.sockets.retain(|_, seen| seen.seen >= cutoff);
-    state
-        .resolved
-        .retain(|_, remembered| remembered.saved >= cutoff);
-    if state.resolved.len() > MAX_REMEMBERED_ANSWERS {
-        let oldest = state
-            .resolved
-            .iter()
-            .min_by_key(|(_, remembered)| remembered.saved)
-            .map(|(key, _)| key.clone());
-        if let Some(oldest) = oldest {
-            state.resolved.remove(&oldest);
-        }
-    }
-    if state.sockets.len() > MAX_ENTRIES {
-        let mut ages: Vec<u64> = state.sockets.values().map(|seen| seen.seen).collect();
-        ages.sort_unstable_by(|a, b| b.cmp(a));
-        let keep_from = ages[MAX_ENTRIES - 1];
-        state.sockets.retain(|_, seen| seen.seen >= keep_from);
-    }
+    keep_newest(&mut state.sockets, MAX_ENTRIES, cutoff, |seen| seen.seen);
+    keep_newest(
+        &mut state.resolved,
+        MAX_REMEMBERED_ANSWERS,
+        cutoff,
+        |remembered| remembered.saved,
+    );
+    keep_newest(&mut state.working, MAX_WORKING, cutoff, |seen| seen.at);
 }
 
-/// Takes the lock, waiting a little for another muxguard to finish; gives up rather than
-/// make the user wait.
-fn lock(path: &Path) -> std::io::Result<Flock<File>> {
-    let mut file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    for _ in 0..50 {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => return Ok(lock),
-            Err((returned, _)) => file = returned,
-        }
-        std::thread::sleep(Duration::from_millis(4));
+/// Keeps the entries of `map` seen at or after `cutoff`, at most `cap` of them, the newest.
+fn keep_newest<K: Ord, V>(
+    map: &mut BTreeMap<K, V>,
+    cap: usize,
+    cutoff: u64,
+    seen: impl Fn(&V) -> u64,
+) {
+    let mut entries: Vec<(K, V)> = std::mem::take(map)
+        .into_iter()
+        .filter(|(_, value)| seen(value) >= cutoff)
+        .collect();
+    if entries.len() > cap {
+        entries.sort_unstable_by_key(|(_, value)| Reverse(seen(value)));
+        entries.truncate(cap);
     }
-    Err(std::io::Error::other("state file is locked"))
+    *map = entries.into_iter().collect();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    const UNDER_HOME: &[&str] = &[".local", "state", "muxguard"];
+
+    fn seen_at(seen: u64) -> Seen {
+        Seen {
+            destination: None,
+            alias: None,
+            seen,
+        }
+    }
+
+    fn working_at(at: u64) -> SeenWorking {
+        let snapshot = Snapshot {
+            booted_at: 0,
+            boottime_ns: 0,
+            monotonic_ns: 0,
+            network: String::new(),
+        };
+        SeenWorking {
+            pid: 1,
+            at,
+            snapshot,
+        }
+    }
+
+    fn answer_at(saved: u64) -> RememberedAnswer {
+        RememberedAnswer {
+            fingerprint: String::new(),
+            saved,
+            answer: Resolved::default(),
+        }
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+    }
 
     #[test]
     fn prune_keeps_the_newest() {
         let mut state = StateFile::default();
         let now = now();
         for i in 0..(MAX_ENTRIES as u64 + 5) {
-            let seen = Seen {
-                destination: None,
-                alias: None,
-                seen: now - i,
-            };
-            state.sockets.insert(PathBuf::from(format!("/s/{i}")), seen);
+            state
+                .sockets
+                .insert(PathBuf::from(format!("/s/{i}")), seen_at(now - i));
         }
-        let ancient = Seen {
-            destination: None,
-            alias: None,
-            seen: 0,
-        };
-        state.sockets.insert(PathBuf::from("/s/ancient"), ancient);
+        state
+            .sockets
+            .insert(PathBuf::from("/s/ancient"), seen_at(0));
         prune(&mut state);
         assert_eq!(state.sockets.len(), MAX_ENTRIES);
         assert!(state.sockets.contains_key(Path::new("/s/0")));
@@ -277,17 +530,117 @@ mod tests {
     }
 
     #[test]
+    fn prune_holds_every_map_to_its_cap() {
+        let mut state = StateFile::default();
+        let now = now();
+        for i in 0..(MAX_REMEMBERED_ANSWERS as u64 * 4) {
+            state
+                .resolved
+                .insert(format!("[\"h{i}\"]"), answer_at(now - i));
+            let path = PathBuf::from(format!("/w/{i}"));
+            state.working.insert(path, working_at(now - i));
+        }
+        let ancient = PathBuf::from("/w/ancient");
+        state.working.insert(ancient.clone(), working_at(0));
+        // All seen in the same second: still no more than the cap.
+        for i in 0..(MAX_ENTRIES * 3) {
+            state
+                .sockets
+                .insert(PathBuf::from(format!("/s/{i}")), seen_at(now));
+        }
+        prune(&mut state);
+        assert_eq!(state.resolved.len(), MAX_REMEMBERED_ANSWERS);
+        assert!(state.resolved.contains_key("[\"h0\"]"));
+        assert_eq!(state.working.len(), MAX_WORKING);
+        assert!(state.working.contains_key(Path::new("/w/0")));
+        assert!(!state.working.contains_key(&ancient));
+        assert_eq!(state.sockets.len(), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn the_state_directory_is_made_below_an_existing_base_only() {
+        let temporary = tempfile::tempdir().unwrap();
+        let home = temporary.path().join("home");
+        assert!(StateDir::walk(&home, UNDER_HOME, true).is_none());
+        assert!(!home.exists());
+
+        fs::create_dir(&home).unwrap();
+        assert!(StateDir::walk(&home, UNDER_HOME, false).is_none());
+        assert!(!home.join(".local").exists(), "a load creates nothing");
+        let dir = StateDir::walk(&home, UNDER_HOME, true).unwrap();
+        assert_eq!(dir.path, home.join(".local/state/muxguard"));
+        for made in [".local", ".local/state", ".local/state/muxguard"] {
+            assert_eq!(mode_of(&home.join(made)), 0o700, "{made}");
+        }
+    }
+
+    #[test]
+    fn a_symlink_on_the_way_is_not_followed() {
+        let home = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        symlink(elsewhere.path(), home.path().join(".local")).unwrap();
+        assert!(StateDir::walk(home.path(), UNDER_HOME, true).is_none());
+        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_state_file_that_is_a_symlink_is_not_read() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = StateDir::walk(base.path(), &["muxguard"], true).unwrap();
+        dir.update(|state| {
+            state.sockets.insert(PathBuf::from("/s/1"), seen_at(now()));
+            true
+        })
+        .unwrap();
+        let real = base.path().join("real.json");
+        fs::rename(dir.file_path(), &real).unwrap();
+        symlink(&real, dir.file_path()).unwrap();
+        assert!(dir.read().unwrap().sockets.is_empty());
+    }
+
+    #[test]
+    fn fifos_in_place_of_the_files_block_nothing() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = StateDir::walk(base.path(), &["muxguard"], true).unwrap();
+        for name in ["state.json", "state.lock"] {
+            nix::unistd::mkfifo(&dir.path.join(name), Mode::S_IRUSR | Mode::S_IWUSR).unwrap();
+        }
+        assert!(dir.read().unwrap().sockets.is_empty());
+        assert!(dir.update(|_| true).is_err());
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_not_read_and_is_replaced() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = StateDir::walk(base.path(), &["muxguard"], true).unwrap();
+        fs::write(dir.file_path(), vec![b' '; MAX_FILE_BYTES as usize + 1]).unwrap();
+        let Err(Oversized { bytes }) = dir.read() else {
+            panic!("read a file over the limit");
+        };
+        assert_eq!(bytes, MAX_FILE_BYTES + 1);
+        dir.update(|_| false).unwrap();
+        assert!(dir.read().is_ok());
+        let names: Vec<_> = fs::read_dir(&dir.path)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "state.json and state.lock, no temporary: {names:?}"
+        );
+    }
+
+    #[test]
     fn concurrent_updates_all_land() {
-        let dir = tempfile::tempdir().unwrap();
-        let dir = dir.path().to_path_buf();
-        // SAFETY: no other unit test reads XDG_STATE_HOME.
-        unsafe { std::env::set_var("XDG_STATE_HOME", &dir) };
-        let state_dir = dir.join("muxguard");
+        let base = tempfile::tempdir().unwrap();
         let threads: Vec<_> = (0..8)
             .map(|i| {
-                let state_dir = state_dir.clone();
+                let base = base.path().to_path_buf();
                 std::thread::spawn(move || {
-                    update(&state_dir, |state| {
+                    let dir = StateDir::walk(&base, &["muxguard"], true).unwrap();
+                    dir.update(|state| {
                         let seen = Seen {
                             destination: Some(format!("u@h{i}:22")),
                             alias: None,
@@ -303,6 +656,7 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        assert_eq!(StateFile::load().sockets.len(), 8);
+        let dir = StateDir::walk(base.path(), &["muxguard"], false).unwrap();
+        assert_eq!(dir.read().unwrap().sockets.len(), 8);
     }
 }
