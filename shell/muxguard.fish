@@ -59,11 +59,13 @@ if status is-interactive
             # The stamp's age says when the last sweep began (shared by every fish of the user).
             set -l stamp $state/muxguard/sweep-fish
             set -l age (path mtime --relative $stamp 2>/dev/null; or echo $interval)
-            if test $age -ge $interval
-                mkdir -p $state/muxguard 2>/dev/null
-                echo -n >$stamp
+            # Only a sweep that can start counts: without muxguard on PATH, no "Unknown command"
+            # at each prompt and no stamp. touch, not a redirection, whose errors fish prints.
+            if test $age -ge $interval; and __muxguard_usable
+                test -d $state/muxguard; or mkdir -p $state/muxguard 2>/dev/null
+                command touch $stamp 2>/dev/null
                 # Disowned, so fish says nothing when it ends.
-                command muxguard clean -q >/dev/null 2>&1 &
+                command muxguard clean -q --sweep >/dev/null 2>&1 &
                 disown $last_pid 2>/dev/null
             end
         end

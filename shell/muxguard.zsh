@@ -55,10 +55,12 @@ function __muxguard_hook {
     local exit_status=$? interval=${MUXGUARD_SWEEP_INTERVAL-}
     # `off`: no sweeps; anything else that is not a number of seconds: the default.
     [[ "$interval" == (<->|off) ]] || interval=60
-    if [[ "${MUXGUARD_DISABLE-}" != 1 && "$interval" != off ]] && (( SECONDS >= ${__muxguard_next_sweep:-0} )); then
-        typeset -g __muxguard_next_sweep=$(( SECONDS + 10#$interval ))
+    # When the last sweep began, not when the next is due: a changed interval applies at once.
+    if [[ "${MUXGUARD_DISABLE-}" != 1 && "$interval" != off ]] &&
+        { [[ -z "${__muxguard_last_sweep-}" ]] || (( SECONDS - __muxguard_last_sweep >= 10#$interval )); }; then
+        typeset -g __muxguard_last_sweep=$SECONDS
         # A background job in a subshell: the prompt never waits and job control stays quiet.
-        ( \command muxguard clean -q >/dev/null 2>&1 & )
+        ( \command muxguard clean -q --sweep >/dev/null 2>&1 & )
     fi
     return $exit_status
 }

@@ -179,6 +179,49 @@ impl Shell {
     fn calls(&self) -> String {
         fs::read_to_string(self.dir().join("calls.log")).unwrap_or_default()
     }
+
+    /// How many sweeps the prompt hook has started.
+    fn sweeps(&self) -> usize {
+        self.calls().matches("clean -q").count()
+    }
+
+    /// The line that sets an exported variable in this shell.
+    fn export(&self, name: &str, value: &str) -> String {
+        if self.name == "fish" {
+            format!("set -gx {name} {value}")
+        } else {
+            format!("export {name}={value}")
+        }
+    }
+
+    /// Runs `true` `count` times, then waits until a last command has run and a moment more,
+    /// so that whatever those prompts started in the background has had time to show.
+    fn settle_after(&self, count: usize) {
+        for _ in 0..count {
+            self.run("true");
+        }
+        let marker = format!("settled-{}", self.settled_count());
+        self.run(&format!("echo {marker} >> '{}'", self.file("settled")));
+        self.wait_for("settled", &marker, Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    /// How many lines `settle_after` has written: the next marker is new.
+    fn settled_count(&self) -> usize {
+        fs::read_to_string(self.dir().join("settled")).map_or(0, |text| text.lines().count())
+    }
+
+    /// What the terminal shows, scrollback included.
+    fn screen(&self) -> String {
+        let output = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.tmux_socket)
+            .args(["capture-pane", "-p", "-J", "-S", "-", "-t", "0"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
 }
 
 impl Drop for Shell {
@@ -260,7 +303,7 @@ fn the_prompt_hook_sweeps_stale_sockets_and_keeps_the_status() {
             || !path.exists(),
         );
         assert!(
-            shell.calls().contains("clean -q"),
+            shell.calls().contains("clean -q --sweep"),
             "{name}: {}",
             shell.calls()
         );
@@ -482,6 +525,76 @@ fn an_alias_named_ssh_keeps_working() {
                 .calls()
                 .contains(&format!("ssh -F {} alpha", env.ssh_config.display())),
             "{name}: the alias's options reached muxguard: {}",
+            shell.calls()
+        );
+    }
+}
+
+/// With muxguard gone from PATH the hook's sweeps fail in silence: nothing reaches the terminal
+/// (fish printed a five-line "Unknown command: muxguard" at every sweep), and fish writes no
+/// stamp for a sweep it could not start.
+#[test]
+fn sweeps_without_the_binary_print_nothing() {
+    for name in SHELLS {
+        let env = TestEnv::new();
+        let sweep_now = [("MUXGUARD_SWEEP_INTERVAL", "0")];
+        let Some(shell) = Shell::start(&env, name, 1, &sweep_now) else {
+            continue;
+        };
+        // The prompts so far are done: none checks for muxguard as it goes.
+        shell.settle_after(0);
+        fs::remove_file(shell.bin.join("muxguard")).unwrap();
+        fs::remove_file(shell.bin.join("muxguard-real")).unwrap();
+        let stamp = env.state_dir.join("muxguard/sweep-fish");
+        let _ = fs::remove_file(&stamp);
+        shell.settle_after(3);
+        let screen = shell.screen();
+        assert!(screen.contains("settled-1"), "{name}: {screen}");
+        for noise in ["muxguard", "Unknown command", "not found", "No such file"] {
+            assert!(
+                !screen.contains(noise),
+                "{name} printed {noise:?}:\n{screen}"
+            );
+        }
+        assert!(
+            !stamp.exists(),
+            "{name}: a stamp for a sweep without muxguard"
+        );
+    }
+}
+
+/// A changed MUXGUARD_SWEEP_INTERVAL applies at once in the running shell: down to 0, the next
+/// prompt sweeps (bash and zsh waited out the 60 s they had set before); up to an hour, the next
+/// prompts do not sweep.
+#[test]
+fn a_changed_sweep_interval_applies_at_once() {
+    for name in SHELLS {
+        let env = TestEnv::new();
+        // The default interval, 60 s: the first prompt sweeps, the next ones do not.
+        let Some(shell) = Shell::start(&env, name, 1, &[]) else {
+            continue;
+        };
+        shell.settle_after(2);
+        let first = shell.sweeps();
+        assert_eq!(first, 1, "{name}: {}", shell.calls());
+
+        shell.run(&shell.export("MUXGUARD_SWEEP_INTERVAL", "0"));
+        shell.run("");
+        shell.run("");
+        wait_until(
+            &format!("{name} to sweep at once with the interval down to 0"),
+            Duration::from_secs(5),
+            || shell.sweeps() > first,
+        );
+
+        shell.settle_after(0);
+        let before = shell.sweeps();
+        shell.run(&shell.export("MUXGUARD_SWEEP_INTERVAL", "3600"));
+        shell.settle_after(3);
+        assert_eq!(
+            shell.sweeps(),
+            before,
+            "{name}: swept with the interval up to an hour: {}",
             shell.calls()
         );
     }
