@@ -123,7 +123,7 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__clean)
-            opts="-n -q -F -h --probe --dry-run --json --quiet --dir --timeout --help"
+            opts="-n -q -F -h --probe --dry-run --json --quiet --sweep --dir --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

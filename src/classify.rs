@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Uid;
 use serde::Serialize;
@@ -46,6 +46,7 @@ impl State {
 /// One socket as the contract's JSON shows it, plus what a repair needs to act safely.
 #[derive(Debug, Clone, Serialize)]
 pub struct SocketReport {
+    #[serde(serialize_with = "path_as_text")]
     pub path: Option<PathBuf>,
     pub state: State,
     pub pid: Option<i32>,
@@ -61,6 +62,15 @@ pub struct SocketReport {
     /// The listening socket's inode, to find and verify the master process.
     #[serde(skip)]
     pub listener: Option<u64>,
+}
+
+/// JSON holds text: a path that is not (any bytes but `/` and NUL may name a file) is shown
+/// with U+FFFD in place of each byte that is not text, rather than failing the whole output.
+fn path_as_text<S: serde::Serializer>(path: &Option<PathBuf>, to: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(path) => to.serialize_str(&path.to_string_lossy()),
+        None => to.serialize_none(),
+    }
 }
 
 impl SocketReport {
@@ -149,6 +159,10 @@ fn user_name(uid: u32) -> String {
     }
 }
 
+/// A listener that no process of the user's holds: another user's, or one in a pid namespace
+/// this one cannot see.
+const NO_HOLDER: &str = "no process of yours listens on it";
+
 /// Classifies the user's own socket without connecting to a listener: a connection would
 /// restart a ControlPersist master's idle countdown. `holders` maps listening socket inodes to
 /// the pids holding them.
@@ -169,8 +183,8 @@ pub fn classify_passive(
         None => SocketReport::for_file(
             path,
             info,
-            State::Live,
-            "listening (the process behind it is not visible)",
+            State::Foreign,
+            format!("listening, but {NO_HOLDER}"),
         ),
     };
     report.listener = Some(listener.socket_ino);
@@ -224,40 +238,42 @@ fn from_holder(path: &Path, info: &FileInfo, process: &Process, how: &str) -> So
 /// How long `classify_active` waits for an answer before it looks whether the master is stopped.
 const GLANCE: Duration = Duration::from_millis(100);
 
-/// Classifies by asking the master (HELLO + ALIVE_CHECK), for a caller about to use it.
-/// A live master comes with its connection, for a probe.
-pub fn classify_active(path: &Path, timeout: Duration) -> (SocketReport, Option<MuxClient>) {
+/// Classifies by asking the master (HELLO + ALIVE_CHECK), for a caller about to use it, waiting
+/// until `deadline` at the most. A live master comes with its connection, for a probe.
+pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option<MuxClient>) {
     let info = match look(path) {
         Ok(info) => info,
         Err(report) => return (*report, None),
     };
-    let deadline = Deadline::after(timeout);
     // A master answers within a millisecond. One that has not after a glance may be stopped,
     // which /proc tells at once: then there is nothing to wait for. Otherwise (a busy machine,
-    // a wedged master) it gets the rest of the timeout.
-    let glance = GLANCE.min(timeout);
-    let mut answer = MuxClient::connect_alive(path, Deadline::after(glance));
-    let mut waited = glance;
-    if matches!(answer, Err(MuxError::Timeout)) && glance < timeout {
+    // a wedged master) it gets the rest of the time: a running master is called hung only once
+    // the deadline has passed.
+    let started = Instant::now();
+    let mut answer = MuxClient::connect_alive(path, deadline.or_sooner(GLANCE));
+    if matches!(answer, Err(MuxError::Timeout)) && !deadline.has_passed() {
         let (_, holder) = listener_and_holder(path, &info);
         if !holder.is_some_and(|process| process.is_stopped()) {
             answer = MuxClient::connect_alive(path, deadline);
-            waited = timeout;
         }
     }
+    let waited = started.elapsed();
     let (client, answer) = match answer {
         Ok((client, pid)) => (Some(client), Ok(pid)),
         Err(error) => (None, Err(error)),
     };
     let report = match answer {
-        Ok(pid) => SocketReport {
-            pid: Some(pid),
-            ..SocketReport::for_file(
-                path,
-                &info,
-                State::Live,
-                format!("master pid {pid} answered"),
-            )
+        Ok(pid) => match answered_for(path, &info, pid) {
+            Ok(()) => SocketReport {
+                pid: Some(pid),
+                ..SocketReport::for_file(
+                    path,
+                    &info,
+                    State::Live,
+                    format!("master pid {pid} answered"),
+                )
+            },
+            Err(report) => return (*report, None),
         },
         Err(MuxError::Refused) => SocketReport::for_file(
             path,
@@ -271,7 +287,7 @@ pub fn classify_active(path: &Path, timeout: Duration) -> (SocketReport, Option<
             "nothing at this path",
         ),
         Err(error @ (MuxError::Timeout | MuxError::QueueFull)) => {
-            unanswered(path, &info, &format!("{error} (waited {waited:?})"))
+            unanswered(path, &info, &format!("{error} (waited {:.1?})", waited))
         }
         Err(error @ (MuxError::Closed | MuxError::Protocol(_))) => {
             not_a_master(path, &info, &error.to_string())
@@ -290,6 +306,31 @@ pub fn classify_active(path: &Path, timeout: Duration) -> (SocketReport, Option<
         ),
     };
     (report, client)
+}
+
+/// Whether the listener that answered as master `claimed` is the user's own ssh, as `status`
+/// would find it: anything else that speaks the protocol is foreign. The claim is checked
+/// first (one /proc lookup); only when it fails is every process of the user's searched.
+fn answered_for(path: &Path, info: &FileInfo, claimed: i32) -> Result<(), Box<SocketReport>> {
+    // Without the kernel's table of listeners nothing can be checked, as for status.
+    let Some(listener) = ListenerTable::socket_of(path, info) else {
+        return Ok(());
+    };
+    let is_own_ssh = |process: Process| process.is_ssh() && Owner::Own.accepts(process.uid);
+    if Process::read(claimed).is_some_and(is_own_ssh) && procs::holds_socket(claimed, listener) {
+        return Ok(());
+    }
+    let mut report = match procs::holder_of(listener) {
+        Some(holder) => from_holder(path, info, &holder, "listening"),
+        None => SocketReport::for_file(
+            path,
+            info,
+            State::Foreign,
+            format!("it answers as master pid {claimed}, but {NO_HOLDER}"),
+        ),
+    };
+    report.listener = Some(listener);
+    Err(Box::new(report))
 }
 
 /// A listener that accepted but gave no mux answer in time: hung if it is an ssh, foreign if

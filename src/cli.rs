@@ -2,6 +2,7 @@
 //! generated from the same source.
 
 use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Longest wait for any one answer (e.g. 500ms, 2s, 1.5s)
+    /// How long the command may wait in all, from 10ms to 1h (e.g. 500ms, 2s, 1.5s)
     #[arg(
         long,
         global = true,
@@ -81,8 +82,11 @@ pub enum Command {
             It runs `check --fix` for the destination, then replaces itself with the real ssh \
             (the first ssh on PATH that is not muxguard). A master suspended in a terminal \
             (Ctrl-Z on a foreground ssh) is left for you to resume: ssh goes around it, with \
-            -o ControlPath=none. It fails open: whatever goes wrong \
-            inside muxguard, ssh still runs. MUXGUARD_DISABLE=1 makes it plain ssh."
+            -o ControlPath=none. With -G, -V, -Q or -O, ssh opens no session through the master \
+            (or addresses it itself): ssh runs at once, nothing is repaired. It fails open: \
+            whatever goes wrong inside muxguard (a bad setting, an error, the --timeout run \
+            out), ssh still runs, with the same arguments. MUXGUARD_DISABLE=1 makes it plain \
+            ssh."
     )]
     Ssh(SshArgs),
     /// Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source
@@ -95,7 +99,12 @@ pub enum Command {
         after_help = "Examples:\n  muxguard doctor\n  muxguard doctor --fix\n  muxguard doctor --json -F ~/.ssh/work_config\n\n\
             Exit codes: 0 no errors or warnings, 1 findings, 2 usage or environment error. \
             --fix changes only what is safe (it creates a missing ControlPath directory, mode \
-            0700) and never edits your ssh config: it prints the lines to change."
+            0700) and never edits your ssh config: it prints the lines to change.\n\n\
+            --timeout is the budget of the whole command, not of each host: doctor asks ssh -G \
+            about the defaults first, then up to 8 hosts at a time, and every host it has no \
+            answer for when the time runs out is reported not-checked (a slow `Match exec` in \
+            the ssh config is the usual cause). Run it again with a longer --timeout to check \
+            them."
     )]
     Doctor(DoctorArgs),
     /// Print a completion script for a shell
@@ -145,9 +154,10 @@ pub struct SshArgs {
     #[arg(
         value_name = "SSH_ARGS",
         trailing_var_arg = true,
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(OsString)
     )]
-    pub ssh_args: Vec<String>,
+    pub ssh_args: Vec<OsString>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -181,9 +191,10 @@ pub struct CheckArgs {
         value_name = "SSH_ARGS",
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        required_unless_present = "path"
+        required_unless_present = "path",
+        value_parser = clap::value_parser!(OsString)
     )]
-    pub ssh_args: Vec<String>,
+    pub ssh_args: Vec<OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -220,6 +231,10 @@ pub struct CleanArgs {
     #[arg(long, short = 'q', conflicts_with = "json")]
     pub quiet: bool,
 
+    /// As the shell hooks run it: when another sweep of yours is still running, do nothing
+    #[arg(long)]
+    pub sweep: bool,
+
     #[command(flatten)]
     pub search: SearchArgs,
 }
@@ -252,9 +267,10 @@ pub struct ResetArgs {
         value_name = "SSH_ARGS",
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        required_unless_present_any = ["all", "path"]
+        required_unless_present_any = ["all", "path"],
+        value_parser = clap::value_parser!(OsString)
     )]
-    pub ssh_args: Vec<String>,
+    pub ssh_args: Vec<OsString>,
 }
 
 /// Where to look for control sockets, beyond the paths earlier checks resolved.
@@ -281,6 +297,32 @@ pub fn arguments() -> Vec<OsString> {
     args
 }
 
+/// For a command line that asks for `muxguard ssh` (as `arguments` returns it), ssh's own
+/// arguments, read without clap: they are what `muxguard ssh` runs ssh with when anything
+/// else fails, a command line that clap refuses included (`MUXGUARD_TIMEOUT=bogus`).
+pub fn ssh_arguments(args: &[OsString]) -> Option<&[OsString]> {
+    let mut index = 1;
+    // muxguard's only option before a subcommand: --timeout, with its value attached or not.
+    loop {
+        let arg = args.get(index)?.as_bytes();
+        if arg == b"--timeout" {
+            index += 2;
+        } else if arg.starts_with(b"--timeout=") {
+            index += 1;
+        } else {
+            break;
+        }
+    }
+    if args.get(index)? != "ssh" {
+        return None;
+    }
+    let rest = &args[index + 1..];
+    Some(match rest.first() {
+        Some(first) if first == "--" => &rest[1..],
+        _ => rest,
+    })
+}
+
 /// A `--dir`: a directory that exists (a mistyped one would look like one with no sockets).
 fn existing_dir(text: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(text);
@@ -294,7 +336,12 @@ fn existing_dir(text: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Parses `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds.
+/// The shortest `--timeout`: below it, a healthy master on a busy machine could miss the
+/// deadline and be taken for hung.
+const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Parses `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds, from 10 ms to 1 hour.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -310,9 +357,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => value * 60.0,
         _ => return Err(format!("unknown unit '{unit}' in '{text}': use ms, s or m")),
     };
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+    let in_range = seconds.is_finite()
+        && seconds >= MIN_TIMEOUT.as_secs_f64()
+        && seconds <= MAX_TIMEOUT.as_secs_f64();
+    if !in_range {
         return Err(format!(
-            "'{text}' is out of range: a timeout is more than 0 and at most 1 hour"
+            "'{text}' is out of range: a timeout is from 10ms to 1 hour"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -332,6 +382,48 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3h").is_err());
         assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
+        assert!(parse_duration("9ms").is_err());
+        assert!(parse_duration("0.0000001ms").is_err());
+        assert!(parse_duration("0.001").is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever the text: no panic, and what is accepted lies within the bounds.
+        #[test]
+        fn any_duration_text_is_parsed_or_refused(text in "\\PC{0,24}") {
+            if let Ok(duration) = parse_duration(&text) {
+                proptest::prop_assert!(duration >= MIN_TIMEOUT && duration <= MAX_TIMEOUT);
+            }
+        }
+
+        #[test]
+        fn numbers_with_units_are_parsed_or_refused(
+            number in "[0-9]{0,12}(\\.[0-9]{0,12})?",
+            unit in proptest::sample::select(vec!["", "ms", "s", "m", "h", "µs"]),
+        ) {
+            if let Ok(duration) = parse_duration(&format!("{number}{unit}")) {
+                proptest::prop_assert!(duration >= MIN_TIMEOUT && duration <= MAX_TIMEOUT);
+            }
+        }
+    }
+
+    #[test]
+    fn ssh_arguments_are_found_without_clap() {
+        let args =
+            |text: &str| -> Vec<OsString> { text.split_whitespace().map(OsString::from).collect() };
+        let found = |text: &str| ssh_arguments(&args(text)).map(<[OsString]>::to_vec);
+        assert_eq!(found("muxguard ssh -p 22 host"), Some(args("-p 22 host")));
+        assert_eq!(found("muxguard ssh -- host ls"), Some(args("host ls")));
+        assert_eq!(
+            found("muxguard --timeout bogus ssh host"),
+            Some(args("host"))
+        );
+        assert_eq!(found("muxguard --timeout=1s ssh"), Some(vec![]));
+        assert_eq!(found("muxguard check host"), None);
+        assert_eq!(found("muxguard --timeout"), None);
     }
 
     #[test]

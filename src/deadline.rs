@@ -1,5 +1,6 @@
 //! One point in time that bounds every wait of a command, so that nothing can make muxguard
-//! wait longer than `--timeout`.
+//! wait longer than `--timeout`: main makes it when the command starts, and every step of the
+//! command waits on it, not on a timeout of its own.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -8,15 +9,37 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline(Instant);
+pub struct Deadline {
+    at: Instant,
+    /// The time it gave when it was made, for messages.
+    timeout: Duration,
+}
 
 impl Deadline {
     pub fn after(timeout: Duration) -> Self {
-        Deadline(Instant::now() + timeout)
+        Deadline {
+            at: Instant::now() + timeout,
+            timeout,
+        }
     }
 
     pub fn remaining(&self) -> Duration {
-        self.0.saturating_duration_since(Instant::now())
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    pub fn has_passed(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// The timeout it was made with.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// This deadline, or `within` from now if that comes first.
+    pub fn or_sooner(&self, within: Duration) -> Deadline {
+        let sooner = Deadline::after(within);
+        if sooner.at < self.at { sooner } else { *self }
     }
 
     /// Waits until `fd` is ready for `events`. Returns `Ok(false)` when the deadline passed first.

@@ -2,6 +2,7 @@
 //! directories named with `--dir`, Ansible's, and the paths earlier `check` runs resolved.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -56,11 +57,13 @@ pub fn discover(config: Option<&Path>, extra_dirs: &[PathBuf]) -> Result<Discove
     for dir in template_dirs {
         let in_dir: Vec<&Template> = templates.iter().filter(|t| t.dir == dir).collect();
         for (path, name, _) in entries(dir) {
+            // A template is text: a name that is not cannot be one of its sockets.
+            let Some(name) = name.to_str() else { continue };
             // A master binds `<ControlPath>.<16 characters>` first: judge such a name by its stem.
             let stem = master_path_of(&path)
                 .and_then(|stem| stem.file_name())
                 .and_then(|stem| stem.to_str().map(str::to_string));
-            let judged = stem.as_deref().unwrap_or(&name);
+            let judged = stem.as_deref().unwrap_or(name);
             if let Some((template, parts)) = in_dir
                 .iter()
                 .find_map(|template| template.matches(judged).map(|parts| (template, parts)))
@@ -103,16 +106,15 @@ pub fn discover(config: Option<&Path>, extra_dirs: &[PathBuf]) -> Result<Discove
 
 /// The entries of a directory: path, name, and whether it is a socket (from the directory
 /// listing, without a stat per entry). A missing or unreadable directory has none.
-fn entries(dir: &Path) -> impl Iterator<Item = (PathBuf, String, bool)> {
+fn entries(dir: &Path) -> impl Iterator<Item = (PathBuf, OsString, bool)> {
     fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
+        .map(|entry| {
             let is_socket = entry
                 .file_type()
                 .is_ok_and(|kind| std::os::unix::fs::FileTypeExt::is_socket(&kind));
-            Some((entry.path(), name, is_socket))
+            (entry.path(), entry.file_name(), is_socket)
         })
 }

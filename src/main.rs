@@ -1,27 +1,62 @@
 //! Parses, dispatches, and maps errors to exit codes; nothing else.
 
+use std::ffi::OsString;
+
 use clap::Parser;
+use clap::error::ErrorKind;
 
 use muxguard::cli::{self, Cli, Command};
 use muxguard::cmd;
+use muxguard::deadline::Deadline;
+use muxguard::error::{Error, ExitCode, Result};
+use muxguard::{output, watchdog};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse_from(cli::arguments());
-    let result = match cli.command {
-        Command::Check(args) => cmd::check::run(args, cli.timeout),
-        Command::Status(args) => cmd::status::run(args, cli.timeout),
-        Command::Clean(args) => cmd::clean::run(args, cli.timeout),
-        Command::Reset(args) => cmd::reset::run(args, cli.timeout),
-        Command::Ssh(args) => cmd::ssh::run(args, cli.timeout),
-        Command::Doctor(args) => cmd::doctor::run(args, cli.timeout),
+    // A bug is one line too, not a backtrace; `muxguard ssh` still runs ssh after it.
+    std::panic::set_hook(Box::new(|panic| {
+        output::warn(&format!("internal error, please report it: {panic}"));
+    }));
+    let args = cli::arguments();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => return finish(refused(error, &args)),
+    };
+    watchdog::arm(cli.timeout + watchdog::GRACE);
+    let deadline = Deadline::after(cli.timeout);
+    finish(match cli.command {
+        Command::Check(args) => cmd::check::run(args, deadline),
+        Command::Status(args) => cmd::status::run(args, deadline),
+        Command::Clean(args) => cmd::clean::run(args, deadline),
+        Command::Reset(args) => cmd::reset::run(args, deadline),
+        Command::Ssh(args) => cmd::ssh::run(args, deadline),
+        Command::Doctor(args) => cmd::doctor::run(args, deadline),
         Command::Init(args) => cmd::init::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(args),
-    };
+    })
+}
+
+/// A command line clap refused, or help and version that it prints. `muxguard ssh` runs ssh
+/// all the same: it fails open.
+fn refused(error: clap::Error, args: &[OsString]) -> Result<ExitCode> {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        output::written(error.print())?;
+        return Ok(ExitCode::Success);
+    }
+    if let Some(ssh_args) = cli::ssh_arguments(args) {
+        return cmd::ssh::run_unchecked(ssh_args);
+    }
+    Err(Error::from_clap(&error, args))
+}
+
+fn finish(result: Result<ExitCode>) -> std::process::ExitCode {
     match result {
         Ok(code) => code.into(),
         Err(error) => {
-            eprintln!("muxguard: {error}");
+            output::warn(&error.to_string());
             error.exit_code().into()
         }
     }

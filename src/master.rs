@@ -2,7 +2,7 @@
 //! master that exits later unlinks its ControlPath by name, taking a newer master's socket
 //! with it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -17,6 +17,10 @@ use crate::procs::{self, Process, ProcessHandle};
 const GRACE: Duration = Duration::from_millis(300);
 /// How long SIGKILL may take to be seen.
 const KILL_WAIT: Duration = Duration::from_secs(1);
+/// How long SIGKILL gets to be seen even when the deadline has passed: the kernel acts on it at
+/// once (unless the process is stuck in an uninterruptible wait), and a kill that worked should
+/// not be reported as failed because the time ran out at that moment.
+const KILL_SEEN: Duration = Duration::from_millis(100);
 
 /// How to end a master that still answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +37,17 @@ pub enum Ending {
 /// one that does not, or does not do it, gets SIGTERM (with SIGCONT, so that a stopped master
 /// runs its handler and unlinks its socket), then SIGKILL. An orphan gets SIGKILL straight away:
 /// any clean exit would unlink its path by name, and that path may hold a newer master's socket.
-/// Only an ssh process holding the socket's listener is ever signalled. Returns what was done,
-/// or why nothing could be.
-pub fn end(report: &SocketReport, how: Ending, owner: Owner) -> Result<String, String> {
+/// Only an ssh process holding the socket's listener is ever signalled. Every wait is cut short
+/// at `deadline`: a master that has not done what it was asked by then gets the next signal,
+/// and the signals are sent however late it is. Returns what was done, or why nothing could be.
+pub fn end(
+    report: &SocketReport,
+    how: Ending,
+    owner: Owner,
+    deadline: Deadline,
+) -> Result<String, String> {
+    // Each step gets its grace, cut short by the deadline.
+    let grace = || deadline.or_sooner(GRACE);
     let no_process = || "its master process could not be found".to_string();
     let pid = report.pid.ok_or_else(no_process)?;
     let listener = report
@@ -51,7 +63,7 @@ pub fn end(report: &SocketReport, how: Ending, owner: Owner) -> Result<String, S
     let signal_error = |error| format!("cannot signal pid {pid}: {error}");
     let kill = || -> Result<&'static str, String> {
         handle.signal(Signal::SIGKILL).map_err(signal_error)?;
-        if handle.wait_exit(KILL_WAIT) {
+        if handle.wait_exit(KILL_WAIT.min(deadline.remaining()).max(KILL_SEEN)) {
             Ok("killed")
         } else {
             Err(format!("pid {pid} did not exit after SIGKILL"))
@@ -62,19 +74,19 @@ pub fn end(report: &SocketReport, how: Ending, owner: Owner) -> Result<String, S
         return kill().map(|done| format!("{done} orphan master pid {pid}"));
     }
     let answers = matches!(report.state, State::Live | State::Unreachable);
-    let asked = answers && ask(report, how);
+    let asked = answers && ask(report, how, grace());
     let done = match (asked, how) {
-        (true, Ending::StopListening) if socket_gone(report) => {
+        (true, Ending::StopListening) if socket_gone(report, grace()) => {
             return Ok(format!(
                 "master pid {pid} stopped listening and removed its socket; it exits when its \
                  open sessions end"
             ));
         }
-        (true, Ending::Terminate) if handle.wait_exit(GRACE) => "ended",
+        (true, Ending::Terminate) if handle.wait_exit(grace().remaining()) => "ended",
         _ => {
             handle.signal(Signal::SIGTERM).map_err(signal_error)?;
             handle.signal(Signal::SIGCONT).map_err(signal_error)?;
-            if handle.wait_exit(GRACE) {
+            if handle.wait_exit(grace().remaining()) {
                 "ended"
             } else {
                 kill()?
@@ -97,12 +109,12 @@ pub fn end(report: &SocketReport, how: Ending, owner: Owner) -> Result<String, S
     Ok(format!("{done} master pid {pid}{removal}"))
 }
 
-/// Sends the master its request; true when it accepted.
-fn ask(report: &SocketReport, how: Ending) -> bool {
+/// Sends the master its request; true when it accepted before `deadline`.
+fn ask(report: &SocketReport, how: Ending, deadline: Deadline) -> bool {
     let Some(path) = report.path.as_deref() else {
         return false;
     };
-    MuxClient::connect(path, Deadline::after(GRACE))
+    MuxClient::connect(path, deadline)
         .and_then(|mut client| match how {
             Ending::StopListening => client.stop_listening(),
             Ending::Terminate => client.terminate(),
@@ -110,12 +122,11 @@ fn ask(report: &SocketReport, how: Ending) -> bool {
         .is_ok()
 }
 
-/// Waits (briefly) until the classified socket file is no longer at its path.
-fn socket_gone(report: &SocketReport) -> bool {
+/// Waits until the classified socket file is no longer at its path, or `deadline` passes.
+fn socket_gone(report: &SocketReport, deadline: Deadline) -> bool {
     let (Some(path), Some(file)) = (&report.path, &report.file) else {
         return true;
     };
-    let started = Instant::now();
     loop {
         let still_there = fsentry::inspect(path)
             .ok()
@@ -124,7 +135,7 @@ fn socket_gone(report: &SocketReport) -> bool {
         if !still_there {
             return true;
         }
-        if started.elapsed() > GRACE {
+        if deadline.has_passed() {
             return false;
         }
         std::thread::sleep(Duration::from_millis(2));

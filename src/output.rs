@@ -1,6 +1,10 @@
 //! How results are shown: JSON for scripts, aligned text (coloured on a terminal) for people.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -8,8 +12,9 @@ use crate::classify::{SocketReport, State};
 
 pub const SCHEMA: u32 = 1;
 
-/// Maps the result of writing the output: a reader that went away (`muxguard status | head`)
-/// is not an error.
+/// Maps the result of writing the output, for every command in this one place: a reader that
+/// went away (`muxguard status | head`, `| true`) is not an error, and the command's exit code
+/// stands; any other failure (`>/dev/full`) is one line and exit 1.
 pub fn written(result: io::Result<()>) -> crate::error::Result<()> {
     match result {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(
@@ -17,6 +22,56 @@ pub fn written(result: io::Result<()>) -> crate::error::Result<()> {
         ),
         _ => Ok(()),
     }
+}
+
+/// Writes one line to stdout, for commands that print as they go.
+pub fn line(text: &str) -> crate::error::Result<()> {
+    written(writeln!(io::stdout().lock(), "{text}"))
+}
+
+/// Says one line on stderr, prefixed `muxguard: `. A stderr that cannot be written to (closed,
+/// full) loses the line rather than failing the command.
+pub fn warn(message: &str) {
+    let _ = writeln!(io::stderr().lock(), "muxguard: {message}");
+}
+
+/// Text from outside (file names, process names, what a listener said) as it may reach a
+/// terminal: control characters escaped, so that none of them can move the cursor, change
+/// colours or retitle the window.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            let _ = write!(escaped, "{}", c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// Bytes that may not be text (a path, an ssh argument): what is text is `escape`d, and every
+/// other byte is shown as `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return escape(text);
+    }
+    let mut shown = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        shown.push_str(&escape(chunk.valid()));
+        for byte in chunk.invalid() {
+            let _ = write!(shown, "\\x{byte:02x}");
+        }
+    }
+    Cow::Owned(shown)
+}
+
+/// A path as text output shows it (JSON shows paths as they are: it escapes by itself).
+pub fn path(path: &Path) -> Cow<'_, str> {
+    escape_bytes(path.as_os_str().as_bytes())
 }
 
 /// Prints one JSON object and a newline.
@@ -75,11 +130,13 @@ pub fn age(seconds: Option<u64>) -> String {
     }
 }
 
-/// `alias (user@host:port)`, or whichever of the two is known.
+/// `alias (user@host:port)`, or whichever of the two is known, escaped for a terminal.
 pub fn destination(report: &SocketReport) -> String {
     match (&report.alias, &report.destination) {
-        (Some(alias), Some(destination)) => format!("{alias} ({destination})"),
-        (Some(known), None) | (None, Some(known)) => known.clone(),
+        (Some(alias), Some(destination)) => {
+            format!("{} ({})", escape(alias), escape(destination))
+        }
+        (Some(known), None) | (None, Some(known)) => escape(known).into_owned(),
         (None, None) => "-".into(),
     }
 }
@@ -87,6 +144,15 @@ pub fn destination(report: &SocketReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_what_a_terminal_would_obey() {
+        assert_eq!(escape("plain/path-%C"), "plain/path-%C");
+        assert_eq!(escape("a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
+        assert_eq!(escape("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(escape_bytes(b"ok\xff\x07"), "ok\\xff\\u{7}");
+        assert_eq!(path(Path::new("/tmp/é")), "/tmp/é");
+    }
 
     #[test]
     fn ages() {

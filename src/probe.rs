@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::classify::{self, SocketReport, State};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::fsentry::FileInfo;
 use crate::mux::{MuxClient, MuxError};
@@ -116,18 +117,18 @@ pub fn decide<'a>(
     }
 }
 
-/// Sends a round trip through a live master to its server, bounded by `timeout`. The report
+/// Sends a round trip through a live master to its server, bounded by `deadline`. The report
 /// stays live with its round-trip time (and the master is recorded as seen working), or
 /// becomes unreachable. `why` says what made it worth it, for the report.
 pub fn probe(
     client: &mut MuxClient,
     report: &mut SocketReport,
-    timeout: Duration,
+    deadline: Deadline,
     now: Snapshot,
     why: Option<&str>,
 ) {
     let started = Instant::now();
-    let answer = client.probe_server_within(timeout);
+    let answer = client.probe_server(deadline);
     let detail = report.detail.take().unwrap_or_default();
     match answer {
         Ok(()) => {
@@ -144,7 +145,8 @@ pub fn probe(
         Err(MuxError::Timeout) => {
             report.state = State::Unreachable;
             report.detail = Some(format!(
-                "{detail}, but no round trip to the server completed in {timeout:?}: its link is dead"
+                "{detail}, but no round trip to the server completed in {:.1?}: its link is dead",
+                started.elapsed()
             ));
         }
         // The master would not forward (ControlMaster ask, a refusal of its own): no proof
@@ -158,9 +160,9 @@ pub fn probe(
     }
 }
 
-/// Asks every live master and proves its link, all at once, so that the whole takes about one
-/// timeout however many links are dead.
-pub fn probe_all(sockets: &mut [SocketReport], timeout: Duration) {
+/// Asks every live master and proves its link, all at once, so that the whole ends by the
+/// deadline however many links are dead.
+pub fn probe_all(sockets: &mut [SocketReport], deadline: Deadline) {
     let now = Snapshot::now();
     std::thread::scope(|scope| {
         for report in sockets
@@ -172,11 +174,11 @@ pub fn probe_all(sockets: &mut [SocketReport], timeout: Duration) {
                 let Some(path) = report.path.clone() else {
                     return;
                 };
-                let (mut fresh, client) = classify::classify_active(&path, timeout);
+                let (mut fresh, client) = classify::classify_active(&path, deadline);
                 fresh.destination = report.destination.take();
                 fresh.alias = report.alias.take();
                 if let Some(mut client) = client {
-                    probe(&mut client, &mut fresh, timeout, now, None);
+                    probe(&mut client, &mut fresh, deadline, now, None);
                 }
                 *report = fresh;
             });

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::classify::{Owner, SocketReport, State};
+use crate::deadline::Deadline;
 use crate::fsentry::{self, Removal};
 use crate::master::{self, Ending};
 
@@ -25,10 +26,10 @@ pub enum Action {
 #[derive(Debug)]
 pub struct NotRepaired;
 
-/// Removes a stale socket, or ends a hung or unreachable master and removes its socket. Says
-/// what happened in the report's detail. `Ok` with the action when the path is clear for the
-/// next ssh.
-pub fn repair(report: &mut SocketReport) -> Result<Action, NotRepaired> {
+/// Removes a stale socket, or ends a hung or unreachable master (waiting no later than
+/// `deadline` for it to go by itself) and removes its socket. Says what happened in the report's
+/// detail. `Ok` with the action when the path is clear for the next ssh.
+pub fn repair(report: &mut SocketReport, deadline: Deadline) -> Result<Action, NotRepaired> {
     let outcome = match (report.state, &report.path, &report.file) {
         (State::Stale, Some(path), Some(file)) => match fsentry::remove_if_same(path, file) {
             Ok(Removal::Removed) => Ok((Action::Removed, "removed".to_string())),
@@ -40,7 +41,8 @@ pub fn repair(report: &mut SocketReport) -> Result<Action, NotRepaired> {
             Err(error) => Err(format!("cannot remove it: {error}")),
         },
         (State::Hung | State::Unreachable, _, _) => {
-            master::end(report, Ending::Terminate, Owner::Own).map(|done| (Action::Reset, done))
+            master::end(report, Ending::Terminate, Owner::Own, deadline)
+                .map(|done| (Action::Reset, done))
         }
         (State::Foreign, _, _) => Err("not touched: it is not your own control socket".into()),
         _ => Err("nothing to repair".into()),
@@ -52,4 +54,29 @@ pub fn repair(report: &mut SocketReport) -> Result<Action, NotRepaired> {
     };
     report.detail = Some(format!("{detail}; {said}"));
     result
+}
+
+/// Does `act` to every item at once, each in a thread of its own, and returns the items with
+/// what it said, in their order: many masters that do not end by themselves take one grace
+/// period together, not one each.
+pub fn each_at_once<T: Send, R: Send>(
+    items: Vec<T>,
+    act: impl Fn(&mut T) -> R + Sync,
+) -> Vec<(T, R)> {
+    let act = &act;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .into_iter()
+            .map(|mut item| {
+                scope.spawn(move || {
+                    let said = act(&mut item);
+                    (item, said)
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|thread| thread.join().expect("a repair thread does not panic"))
+            .collect()
+    })
 }

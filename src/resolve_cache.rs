@@ -8,17 +8,15 @@
 //! `Match localnetwork`, `canonical`, `final`, host name canonicalisation, criteria this code
 //! does not know) get no fingerprint: ssh is asked every time.
 
+use std::ffi::OsString;
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::sshargs::SshOptions;
 use crate::sshconfig::{ConfigScan, Directive};
 use crate::template::LocalIdentity;
-
-/// ssh's options that take an argument (OpenSSH 9.x `ssh -?` usage, plus `-P` tag of 9.4+).
-const OPTIONS_WITH_ARGUMENT: &str = "BbcDEeFIiJLlmOoPpQRSWw";
-const OPTIONS_WITHOUT_ARGUMENT: &str = "1246AaCfGgKkMNnqsTtVvXxYy";
 
 /// The fingerprint of everything `ssh -G ssh_args` depends on, or `None` when it cannot be
 /// known without running ssh.
@@ -42,7 +40,8 @@ pub fn fingerprint(ssh: &Path, ssh_args: &[String]) -> Option<String> {
     }
     (&local.home, &local.user, local.uid, &local.hostname).hash(&mut hasher);
     let arguments = scan.directives.iter().flat_map(|d| d.arguments.iter());
-    for name in environment_references(arguments.chain(ssh_args)) {
+    let texts = arguments.chain(ssh_args).map(String::as_str);
+    for name in environment_references(texts) {
         (name, std::env::var_os(name)).hash(&mut hasher);
     }
     Some(format!("{:016x}", hasher.finish()))
@@ -62,50 +61,19 @@ fn stamp(path: &Path) -> Option<(u64, u64, u64, i64, i64, i64, i64)> {
     ))
 }
 
-/// The config file named with `-F` (the last one wins, as in ssh), read the way ssh parses its
-/// command line: options before and after the destination, up to the command or `--`.
-/// `Some(None)` when there is none; `None` for an option this code does not know.
+/// The config file named with `-F` (the last one wins, as in ssh), made absolute.
+/// `Some(None)` when there is none; `None` for a command line this code cannot read.
 fn config_file_argument(ssh_args: &[String]) -> Option<Option<PathBuf>> {
-    let mut config = None;
-    let mut seen_destination = false;
-    let mut args = ssh_args.iter();
-    while let Some(arg) = args.next() {
-        if arg == "--" {
-            break;
-        }
-        let Some(letters) = arg.strip_prefix('-').filter(|letters| !letters.is_empty()) else {
-            if seen_destination {
-                break; // the command
-            }
-            seen_destination = true;
-            continue;
-        };
-        for (index, letter) in letters.char_indices() {
-            if OPTIONS_WITH_ARGUMENT.contains(letter) {
-                let attached = &letters[index + letter.len_utf8()..];
-                let value = if attached.is_empty() {
-                    args.next()?.clone()
-                } else {
-                    attached.to_string()
-                };
-                if letter == 'F' {
-                    config = Some(value);
-                }
-                break;
-            }
-            if !OPTIONS_WITHOUT_ARGUMENT.contains(letter) {
-                return None;
-            }
-        }
-    }
-    let absolute = |file: String| match PathBuf::from(&file) {
-        path if path.is_absolute() || file == "none" => Some(path),
-        path => std::env::current_dir().ok().map(|cwd| cwd.join(path)),
+    let ssh_args: Vec<OsString> = ssh_args.iter().map(OsString::from).collect();
+    let options = SshOptions::parse(&ssh_args)?;
+    let Some(file) = options.last(b'F') else {
+        return Some(None);
     };
-    Some(match config {
-        Some(file) => Some(absolute(file)?),
-        None => None,
-    })
+    let path = PathBuf::from(file);
+    if path.is_absolute() || file == "none" {
+        return Some(Some(path));
+    }
+    std::env::current_dir().ok().map(|cwd| Some(cwd.join(path)))
 }
 
 fn needs_ssh_every_time(directive: &Directive) -> bool {
@@ -138,10 +106,10 @@ fn needs_ssh_every_time(directive: &Directive) -> bool {
 }
 
 /// The names in every `${NAME}` of the texts.
-fn environment_references<'a>(texts: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+fn environment_references<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut names = Vec::new();
     for text in texts {
-        let mut rest = text.as_str();
+        let mut rest = text;
         while let Some(start) = rest.find("${") {
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else { break };
@@ -157,43 +125,6 @@ fn environment_references<'a>(texts: impl Iterator<Item = &'a String>) -> Vec<&'
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(str::to_string).collect()
-    }
-
-    #[test]
-    fn finds_the_config_file_option_where_ssh_does() {
-        let cwd = std::env::current_dir().unwrap();
-        assert_eq!(config_file_argument(&args("host")), Some(None));
-        assert_eq!(
-            config_file_argument(&args("-F /a/b host")),
-            Some(Some(PathBuf::from("/a/b")))
-        );
-        assert_eq!(
-            config_file_argument(&args("-vF/a/b -p 22 host")),
-            Some(Some(PathBuf::from("/a/b")))
-        );
-        // After the destination, options still count; after the command, nothing does.
-        assert_eq!(
-            config_file_argument(&args("host -F /a/b ls -F /c")),
-            Some(Some(PathBuf::from("/a/b")))
-        );
-        assert_eq!(
-            config_file_argument(&args("-F /a -F rel host")),
-            Some(Some(cwd.join("rel")))
-        );
-        assert_eq!(
-            config_file_argument(&args("-F none host")),
-            Some(Some("none".into()))
-        );
-        assert_eq!(
-            config_file_argument(&args("-o ControlPath=/x -- -F y")),
-            Some(None)
-        );
-        assert_eq!(config_file_argument(&args("-Z host")), None);
-        assert_eq!(config_file_argument(&args("host -F")), None);
-    }
 
     fn directive(line: &str) -> Directive {
         let mut words = line.split_whitespace().map(str::to_string);
@@ -225,12 +156,9 @@ mod tests {
 
     #[test]
     fn environment_references_are_found() {
-        let texts = [
-            "${XDG_RUNTIME_DIR}/ssh-%C".to_string(),
-            "${A}${B} ${A}".into(),
-        ];
+        let texts = ["${XDG_RUNTIME_DIR}/ssh-%C", "${A}${B} ${A}"];
         assert_eq!(
-            environment_references(texts.iter()),
+            environment_references(texts.into_iter()),
             ["A", "B", "XDG_RUNTIME_DIR"]
         );
     }

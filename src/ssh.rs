@@ -1,7 +1,10 @@
 //! The real OpenSSH client: finding it, and asking it (`ssh -G`) what a command line resolves to.
 
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -12,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use crate::output;
 use crate::resolve_cache;
 use crate::state::{self, StateFile};
 
@@ -46,27 +50,35 @@ pub struct Resolved {
 
 /// What `ssh -G` answers for these arguments: remembered (in `known`) while nothing it depends
 /// on changed, else asked.
-pub fn resolve(ssh_args: &[String], deadline: Deadline, known: &StateFile) -> Result<Resolved> {
+/// A command line with an argument that is not text (ssh takes any bytes) is always asked.
+pub fn resolve(ssh_args: &[OsString], deadline: Deadline, known: &StateFile) -> Result<Resolved> {
     let ssh = find_real_ssh()?;
-    let fingerprint = resolve_cache::fingerprint(&ssh, ssh_args);
-    if let Some(fingerprint) = &fingerprint {
-        if let Some(answer) = known.remembered_answer(ssh_args, fingerprint) {
+    let text_args: Option<Vec<String>> = ssh_args
+        .iter()
+        .map(|arg| arg.to_str().map(str::to_string))
+        .collect();
+    let remembered = text_args.and_then(|args| {
+        let fingerprint = resolve_cache::fingerprint(&ssh, &args)?;
+        Some((args, fingerprint))
+    });
+    if let Some((args, fingerprint)) = &remembered {
+        if let Some(answer) = known.remembered_answer(args, fingerprint) {
             return Ok(answer);
         }
     }
-    let answer = ask_ssh(&ssh, ssh_args, deadline)?;
-    if let Some(fingerprint) = &fingerprint {
-        state::remember_answer(ssh_args, fingerprint, &answer);
+    let answer = parse_resolved(&effective_config(&ssh, ssh_args, deadline)?);
+    if let Some((args, fingerprint)) = &remembered {
+        state::remember_answer(args, fingerprint, &answer);
     }
     Ok(answer)
 }
 
-fn ask_ssh(ssh: &Path, ssh_args: &[String], deadline: Deadline) -> Result<Resolved> {
-    Ok(parse_resolved(&effective_config(ssh, ssh_args, deadline)?))
-}
-
 /// All of `ssh -G`'s output: one `keyword value` line per setting, keywords in lower case.
-pub fn effective_config(ssh: &Path, ssh_args: &[String], deadline: Deadline) -> Result<String> {
+pub fn effective_config<S: AsRef<OsStr>>(
+    ssh: &Path,
+    ssh_args: &[S],
+    deadline: Deadline,
+) -> Result<String> {
     let mut command = Command::new(ssh);
     command
         .arg("-G")
@@ -74,6 +86,20 @@ pub fn effective_config(ssh: &Path, ssh_args: &[String], deadline: Deadline) -> 
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // SAFETY: setpgid and prctl are async-signal-safe, and nothing else runs between fork
+    // and exec.
+    unsafe {
+        command.pre_exec(|| {
+            // A process group of its own, so that a `Match exec` command it runs goes with it
+            // when the deadline passes; and if muxguard is ended (its watchdog), ssh -G too.
+            let own_group = libc::setpgid(0, 0) == 0;
+            if own_group && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
     let child = command
         .spawn()
         .map_err(|e| Error::Usage(format!("cannot run {}: {e}", ssh.display())))?;
@@ -127,7 +153,7 @@ struct Captured {
 }
 
 /// Collects a child's stdout and stderr until it exits or the deadline passes (then it is
-/// killed). Returns `None` on timeout.
+/// killed, with its process group). Returns `None` on timeout.
 fn capture(mut child: Child, deadline: Deadline) -> io::Result<Option<Captured>> {
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
@@ -139,8 +165,7 @@ fn capture(mut child: Child, deadline: Deadline) -> io::Result<Option<Captured>>
     while out_open || err_open {
         let remaining = deadline.remaining();
         if remaining.is_zero() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(child);
             return Ok(None);
         }
         let millis = remaining.as_micros().div_ceil(1000);
@@ -176,12 +201,19 @@ fn capture(mut child: Child, deadline: Deadline) -> io::Result<Option<Captured>>
             }));
         }
         if deadline.remaining().is_zero() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(child);
             return Ok(None);
         }
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
+}
+
+/// Ends a child that leads its own process group, with everything it started.
+fn kill_group(mut child: Child) {
+    let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Reads what is available; returns false at end of file.
@@ -198,16 +230,18 @@ fn drain(pipe: &mut impl Read, into: &mut Vec<u8>) -> io::Result<bool> {
     }
 }
 
-/// The arguments as a user would type them, for messages.
-pub fn shell_words(args: &[String]) -> String {
+/// The arguments as a user would type them, for messages: quoted where a shell needs it, and
+/// with control characters and bytes that are not text escaped (see `output::escape_bytes`).
+pub fn shell_words<S: AsRef<OsStr>>(args: &[S]) -> String {
     args.iter()
         .map(|arg| {
+            let arg = output::escape_bytes(arg.as_ref().as_bytes());
             if !arg.is_empty()
                 && arg
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_./@:=,%+".contains(c))
             {
-                arg.clone()
+                arg.into_owned()
             } else {
                 format!("'{}'", arg.replace('\'', r"'\''"))
             }

@@ -369,6 +369,51 @@ fn benchmarks() {
         failures.push("doctor over 200 hosts takes a second or more");
     }
 
+    // Hostile input: a config that includes itself three times (ssh refuses it; muxguard used
+    // to read 3^16 files), and 20 adjacent %h against 250-character names (exponential before).
+    let hostile_dir = env.root.join("hostile");
+    fs::create_dir_all(&hostile_dir).unwrap();
+    let self_including = env.root.join("self_including.conf");
+    let me = quote(&self_including);
+    fs::write(
+        &self_including,
+        format!(
+            "ControlPath {}/%C\nInclude {me} {me} {me}\n",
+            quote(&hostile_dir)
+        ),
+    )
+    .unwrap();
+    let adjacent_tokens = env.root.join("adjacent_tokens.conf");
+    fs::write(
+        &adjacent_tokens,
+        format!("ControlPath {}/{}Z\n", quote(&hostile_dir), "%h".repeat(20)),
+    )
+    .unwrap();
+    for letter in 'a'..='j' {
+        fs::write(hostile_dir.join(letter.to_string().repeat(250)), "").unwrap();
+    }
+    // -i: refusing the first config is what both muxguard and ssh should do (exit 2 and 255).
+    let medians = hyperfine(
+        &env,
+        "hostile",
+        &["-N", "-i", "--warmup", "20", "--runs", "200"],
+        &[
+            format!("{MUXGUARD} status -F {me}"),
+            format!("ssh -G -F {me} x"),
+            format!("{MUXGUARD} status -F {}", quote(&adjacent_tokens)),
+        ],
+        "median",
+    );
+    report.push(format!(
+        "status -F a config that includes itself 3 times: {:.2} ms, refused (ssh -G refuses it in {:.2} ms); status over 10 names of 250 characters with 20 adjacent %h: {:.2} ms (targets < 50 ms)",
+        medians[0] * 1e3,
+        medians[1] * 1e3,
+        medians[2] * 1e3
+    ));
+    if medians[0].max(medians[2]) >= 0.05 {
+        failures.push("a hostile config or template takes 50 ms or more");
+    }
+
     let rss_path = peak_rss_kib(&env, &["check", "--path", &socket]);
     let rss_args = peak_rss_kib(&env, &["check", "-F", &config, "alpha"]);
     report.push(format!(
@@ -399,7 +444,7 @@ fn hook_costs(env: &TestEnv) -> Vec<(Option<f64>, String)> {
             "bash",
             vec![
                 "-c",
-                "source \"$1/muxguard.bash\"; __muxguard_next_sweep=999999999; s=$(date +%s%N); for ((i=0;i<2000;i++)); do __muxguard_hook; done; e=$(date +%s%N); echo $(( (e-s)/2000 ))",
+                "source \"$1/muxguard.bash\"; __muxguard_last_sweep=$SECONDS; s=$(date +%s%N); for ((i=0;i<2000;i++)); do __muxguard_hook; done; e=$(date +%s%N); echo $(( (e-s)/2000 ))",
                 "bench",
             ],
         ),
@@ -407,7 +452,7 @@ fn hook_costs(env: &TestEnv) -> Vec<(Option<f64>, String)> {
             "zsh",
             vec![
                 "-c",
-                "source \"$1/muxguard.zsh\"; typeset -g __muxguard_next_sweep=999999999; zmodload zsh/datetime; s=$EPOCHREALTIME; for ((i=0;i<2000;i++)); do __muxguard_hook; done; e=$EPOCHREALTIME; printf '%.0f\\n' $(( (e-s)*1e9/2000 ))",
+                "source \"$1/muxguard.zsh\"; typeset -g __muxguard_last_sweep=$SECONDS; zmodload zsh/datetime; s=$EPOCHREALTIME; for ((i=0;i<2000;i++)); do __muxguard_hook; done; e=$EPOCHREALTIME; printf '%.0f\\n' $(( (e-s)*1e9/2000 ))",
                 "bench",
             ],
         ),

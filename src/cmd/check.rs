@@ -2,9 +2,9 @@
 //! and repaired with `--fix`.
 
 use std::cell::OnceCell;
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -31,25 +31,25 @@ pub struct Outcome {
 /// `mode` says so, and repairs it if `fix`.
 pub fn examine(
     path: Option<&Path>,
-    ssh_args: &[String],
+    ssh_args: &[OsString],
     mode: ProbeMode,
     fix: bool,
-    timeout: Duration,
+    deadline: Deadline,
 ) -> Result<Outcome> {
     // Read only when needed: `check --path` on a master that needs no probe decision skips it.
     let known = OnceCell::new();
     let (mut report, client, control_master) = match path {
         Some(path) => {
-            let (report, client) = classify::classify_active(path, timeout);
+            let (report, client) = classify::classify_active(path, deadline);
             (report, client, None)
         }
-        None => check_destination(ssh_args, timeout, known.get_or_init(StateFile::load))?,
+        None => check_destination(ssh_args, deadline, known.get_or_init(StateFile::load))?,
     };
     if let Some(mut client) = client {
         let asks = matches!(control_master.as_deref(), Some("ask" | "autoask"));
         let state_file = || known.get_or_init(StateFile::load);
         if let Some((why, now)) = probe::decide(mode, asks, &mut report, state_file) {
-            probe::probe(&mut client, &mut report, timeout, now, why.as_deref());
+            probe::probe(&mut client, &mut report, deadline, now, why.as_deref());
         }
     }
     let ready = matches!(report.state, State::Live | State::Absent | State::Disabled);
@@ -59,20 +59,20 @@ pub fn examine(
         ready,
     };
     if fix {
-        outcome.fix();
+        outcome.fix(deadline);
     }
     Ok(outcome)
 }
 
 impl Outcome {
     /// Repairs what is broken, so that ssh can go ahead.
-    pub fn fix(&mut self) {
+    pub fn fix(&mut self, deadline: Deadline) {
         let broken = matches!(
             self.report.state,
             State::Stale | State::Hung | State::Unreachable | State::Foreign
         );
         if broken {
-            if let Ok(action) = repair::repair(&mut self.report) {
+            if let Ok(action) = repair::repair(&mut self.report, deadline) {
                 self.action = action;
                 self.ready = true;
             }
@@ -80,7 +80,7 @@ impl Outcome {
     }
 }
 
-pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
+pub fn run(args: CheckArgs, deadline: Deadline) -> Result<ExitCode> {
     let mode = if args.probe {
         ProbeMode::Always
     } else {
@@ -95,7 +95,7 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
         &args.ssh_args,
         mode,
         args.fix,
-        timeout,
+        deadline,
     )?;
     output::written(if args.json {
         #[derive(Serialize)]
@@ -129,8 +129,12 @@ pub fn run(args: CheckArgs, timeout: Duration) -> Result<ExitCode> {
 type Checked = (SocketReport, Option<MuxClient>, Option<String>);
 
 /// Resolves the command line with `ssh -G` and asks the master at its ControlPath.
-fn check_destination(ssh_args: &[String], timeout: Duration, known: &StateFile) -> Result<Checked> {
-    let resolved = ssh::resolve(ssh_args, Deadline::after(timeout), known)?;
+fn check_destination(
+    ssh_args: &[OsString],
+    deadline: Deadline,
+    known: &StateFile,
+) -> Result<Checked> {
+    let resolved = ssh::resolve(ssh_args, deadline, known)?;
     let path = match &resolved.control_path {
         None => {
             let mut report = SocketReport::new(
@@ -150,7 +154,7 @@ fn check_destination(ssh_args: &[String], timeout: Duration, known: &StateFile) 
         resolved.destination.as_deref(),
         resolved.alias.as_deref(),
     );
-    let (mut report, client) = classify::classify_active(path, timeout);
+    let (mut report, client) = classify::classify_active(path, deadline);
     if report.state == State::Absent && resolved.control_master == "false" {
         report.state = State::Disabled;
         report.detail = Some("ControlMaster no and no master is running".into());
@@ -171,7 +175,7 @@ fn repair_command(args: &CheckArgs, state: State) -> String {
     match &args.path {
         Some(path) => format!(
             "muxguard check --fix{probe} --path {}",
-            ssh::shell_words(&[path.display().to_string()])
+            ssh::shell_words(&[path])
         ),
         None => format!(
             "muxguard check --fix{probe} -- {}",
@@ -184,13 +188,14 @@ fn print_line(report: &SocketReport, repair_hint: Option<String>) -> io::Result<
     let style = Style::for_stdout();
     let mut line = style.state(report.state, 0);
     if let Some(path) = &report.path {
-        line.push_str(&format!("  {}", path.display()));
+        line.push_str(&format!("  {}", output::path(path)));
     }
     let destination = output::destination(report);
     if destination != "-" {
         line.push_str(&format!("  {destination}"));
     }
     if let Some(detail) = &report.detail {
+        let detail = output::escape(detail);
         line.push_str(&format!("  {}", style.dim(&format!("({detail})"))));
     }
     writeln!(io::stdout().lock(), "{line}")?;
@@ -199,7 +204,7 @@ fn print_line(report: &SocketReport, repair_hint: Option<String>) -> io::Result<
         State::Stale | State::Hung | State::Unreachable
     );
     if let Some(hint) = repair_hint.filter(|_| fixable) {
-        eprintln!("muxguard: repair it with: {hint}");
+        output::warn(&format!("repair it with: {hint}"));
     }
     Ok(())
 }

@@ -2,16 +2,17 @@
 //! unreachable masters. Never touches a live master, an orphan, or anything not the user's own.
 
 use std::io::{self, Write};
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::classify::{SocketReport, State};
 use crate::cli::CleanArgs;
+use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
 use crate::output::{self, SCHEMA, Style};
 use crate::probe;
 use crate::repair::{self, Action, NotRepaired};
+use crate::state;
 use crate::survey;
 
 #[derive(Serialize)]
@@ -21,25 +22,31 @@ struct Cleaned {
     action: Action,
 }
 
-pub fn run(args: CleanArgs, timeout: Duration) -> Result<ExitCode> {
+pub fn run(args: CleanArgs, deadline: Deadline) -> Result<ExitCode> {
+    // Held to the end: a sweep that finds another still running leaves at once.
+    let _sweep = match args.sweep.then(state::hold_sweep) {
+        Some(None) => return Ok(ExitCode::Success),
+        hold => hold,
+    };
     let mut sockets = survey::survey(args.search.config.as_deref(), &args.search.dirs)?;
     if args.probe {
-        probe::probe_all(&mut sockets, timeout);
+        probe::probe_all(&mut sockets, deadline);
     }
+    // All at once (with --probe, many hung masters take one grace period, not one each).
     let mut failed = Vec::new();
-    let cleaned: Vec<Cleaned> = sockets
-        .into_iter()
-        .map(|mut socket| {
-            let action = clean_one(&mut socket, &args);
-            if action.is_err() {
-                failed.push(socket.path.clone());
-            }
-            Cleaned {
-                socket,
-                action: action.unwrap_or(Action::Kept),
-            }
-        })
-        .collect();
+    let cleaned: Vec<Cleaned> =
+        repair::each_at_once(sockets, |socket| clean_one(socket, &args, deadline))
+            .into_iter()
+            .map(|(socket, action)| {
+                if action.is_err() {
+                    failed.push(socket.path.clone());
+                }
+                Cleaned {
+                    socket,
+                    action: action.unwrap_or(Action::Kept),
+                }
+            })
+            .collect();
 
     output::written(if args.json {
         #[derive(Serialize)]
@@ -56,12 +63,8 @@ pub fn run(args: CleanArgs, timeout: Duration) -> Result<ExitCode> {
     } else {
         print_lines(&cleaned)
     })?;
-    for path in &failed {
-        let path = path
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        eprintln!("muxguard: could not clean {path}");
+    for path in failed.iter().flatten() {
+        output::warn(&format!("could not clean {}", output::path(path)));
     }
     Ok(if failed.is_empty() {
         ExitCode::Success
@@ -74,6 +77,7 @@ pub fn run(args: CleanArgs, timeout: Duration) -> Result<ExitCode> {
 fn clean_one(
     socket: &mut SocketReport,
     args: &CleanArgs,
+    deadline: Deadline,
 ) -> std::result::Result<Action, NotRepaired> {
     let ends_master = matches!(socket.state, State::Hung | State::Unreachable);
     if socket.state != State::Stale && !(args.probe && ends_master) {
@@ -85,7 +89,7 @@ fn clean_one(
             _ => Action::WouldReset,
         });
     }
-    match repair::repair(socket)? {
+    match repair::repair(socket, deadline)? {
         Action::None => Ok(Action::Kept),
         action => Ok(action),
     }
@@ -106,12 +110,8 @@ fn print_lines(cleaned: &[Cleaned]) -> io::Result<()> {
             (_, State::Orphan) => "kept (reset --all ends it)",
             _ => continue,
         };
-        let path = socket
-            .path
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let detail = socket.detail.as_deref().unwrap_or_default();
+        let path = socket.path.as_deref().map(output::path).unwrap_or_default();
+        let detail = output::escape(socket.detail.as_deref().unwrap_or_default());
         writeln!(
             out,
             "{verb}  {}  {path}  {}",

@@ -3,18 +3,18 @@
 //! catch-all blocks match).
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use nix::unistd::Uid;
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
 use crate::deadline::Deadline;
-use crate::error::{ExitCode, Result};
+use crate::error::{Error, ExitCode, Result};
 use crate::output::{self, SCHEMA};
 use crate::ssh;
 use crate::sshconfig::{self, ConfigScan};
@@ -28,6 +28,8 @@ const MAX_SOCKET_PATH: usize = 107;
 const TEMPORARY_SUFFIX: usize = 17;
 /// `ssh -G` runs at once: it is CPU-bound, so a few more than the cores.
 const PARALLEL: usize = 8;
+/// The code of a host ssh did not answer for before the deadline.
+const NOT_CHECKED: &str = "not-checked";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,66 +54,85 @@ struct Finding {
     missing_dir: Option<PathBuf>,
 }
 
-pub fn run(args: DoctorArgs, timeout: Duration) -> Result<ExitCode> {
+/// `timeout` is the budget of the whole command, however many hosts there are: the hosts ssh
+/// has not answered for by then are reported `not-checked`.
+pub fn run(args: DoctorArgs, deadline: Deadline) -> Result<ExitCode> {
+    let timeout = deadline.timeout();
     let local = LocalIdentity::current();
     let scan = ConfigScan::read(args.config.as_deref(), &local)?;
     let ssh_path = ssh::find_real_ssh()?;
     let aliases = concrete_aliases(&scan);
     let checked = aliases.len();
-    // An alias that only inherits what every host gets would only repeat the catch-all's
-    // findings, which are said once anyway: ssh -G, at about 6 ms of CPU each, is spared.
-    let mut hosts: Vec<Option<String>> = aliases
-        .into_iter()
-        .filter(|alias| !only_inherits(&scan, alias))
-        .map(Some)
-        .collect();
-    hosts.push(None);
+    // The catch-all first: if time runs out, what every host gets is known. An alias that only
+    // inherits it would only repeat its findings, which are said once anyway: ssh -G, at about
+    // 6 ms of CPU each, is spared.
+    let mut hosts: Vec<Option<String>> = vec![None];
+    hosts.extend(
+        aliases
+            .into_iter()
+            .filter(|alias| !only_inherits(&scan, alias))
+            .map(Some),
+    );
 
-    let configs: Vec<Result<String>> = std::thread::scope(|scope| {
-        let mut results = Vec::with_capacity(hosts.len());
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let mut answers = Vec::with_capacity(hosts.len());
         for batch in hosts.chunks(PARALLEL) {
+            // A batch started now would be killed at once.
+            if deadline.has_passed() {
+                answers.extend(batch.iter().map(|_| Answer::NotChecked));
+                continue;
+            }
             let running: Vec<_> = batch
                 .iter()
                 .map(|host| {
-                    let mut ssh_args = Vec::new();
+                    let mut ssh_args: Vec<OsString> = Vec::new();
                     if let Some(config) = &args.config {
-                        ssh_args.push("-F".to_string());
-                        ssh_args.push(config.display().to_string());
+                        ssh_args.push("-F".into());
+                        ssh_args.push(config.into());
                     }
-                    ssh_args.push(host.clone().unwrap_or_else(|| ANY_HOST.to_string()));
+                    ssh_args.push(host.as_deref().unwrap_or(ANY_HOST).into());
                     let ssh_path = &ssh_path;
-                    scope.spawn(move || {
-                        ssh::effective_config(ssh_path, &ssh_args, Deadline::after(timeout))
-                    })
+                    scope.spawn(move || ask_ssh(ssh_path, &ssh_args, deadline))
                 })
                 .collect();
-            results.extend(
+            answers.extend(
                 running
                     .into_iter()
                     .map(|handle| handle.join().expect("ssh -G thread")),
             );
         }
-        results
+        answers
     });
 
     let templates = scan.control_path_templates();
     let mut findings = Vec::new();
     let mut catch_all = Vec::new();
-    for (host, config) in hosts.iter().zip(configs) {
-        let found = match config {
-            Ok(config) => {
+    for (host, answer) in hosts.iter().zip(answers) {
+        let found = match answer {
+            Answer::Settings(config) => {
                 let settings: HashMap<&str, &str> = config
                     .lines()
                     .filter_map(|line| line.split_once(' '))
                     .collect();
                 examine(host.as_deref(), &settings, &templates, &local)
             }
-            // ssh itself refuses this host's configuration (an unknown token, a bad value).
-            Err(error) => vec![Finding {
+            Answer::Rejected(error) => vec![Finding {
                 host: host.clone(),
                 code: "ssh-rejects",
                 severity: Severity::Error,
                 message: format!("ssh cannot use this configuration: {error}"),
+                fixable: false,
+                suggestion: None,
+                missing_dir: None,
+            }],
+            Answer::NotChecked => vec![Finding {
+                host: host.clone(),
+                code: NOT_CHECKED,
+                severity: Severity::Warning,
+                message: format!(
+                    "the --timeout of {timeout:?} ran out before ssh -G answered for it (a slow \
+                     `Match exec` in your ssh config?): try a longer --timeout"
+                ),
                 fixable: false,
                 suggestion: None,
                 missing_dir: None,
@@ -122,11 +143,13 @@ pub fn run(args: DoctorArgs, timeout: Duration) -> Result<ExitCode> {
             Some(_) => findings.extend(found),
         }
     }
-    // A finding every host shares is said once, for the catch-all.
+    // A finding every host shares is said once, for the catch-all. Not for `not-checked`: the
+    // catch-all's answer missing says nothing of another host's.
     findings.retain(|finding: &Finding| {
-        !catch_all
-            .iter()
-            .any(|general| general.code == finding.code && general.message == finding.message)
+        finding.code == NOT_CHECKED
+            || !catch_all
+                .iter()
+                .any(|general| general.code == finding.code && general.message == finding.message)
     });
     findings.splice(0..0, catch_all);
 
@@ -165,6 +188,24 @@ pub fn run(args: DoctorArgs, timeout: Duration) -> Result<ExitCode> {
     } else {
         ExitCode::Failure
     })
+}
+
+/// What `ssh -G` said for one host.
+enum Answer {
+    Settings(String),
+    /// ssh itself refuses this host's configuration (an unknown token, a bad value).
+    Rejected(Error),
+    /// The deadline came first, before or while its `ssh -G` ran.
+    NotChecked,
+}
+
+fn ask_ssh(ssh: &Path, ssh_args: &[OsString], deadline: Deadline) -> Answer {
+    match ssh::effective_config(ssh, ssh_args, deadline) {
+        Ok(settings) => Answer::Settings(settings),
+        // ssh -G cut off at the deadline is an error like a refusal: the clock tells them apart.
+        Err(_) if deadline.has_passed() => Answer::NotChecked,
+        Err(error) => Answer::Rejected(error),
+    }
 }
 
 /// The Host aliases a user can type: patterns without wildcards or negation.

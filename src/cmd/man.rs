@@ -45,7 +45,7 @@ const STATES: [(&str, &str); 8] = [
 const ENVIRONMENT: [(&str, &str); 6] = [
     (
         "MUXGUARD_TIMEOUT",
-        "The longest muxguard waits for any one answer, as --timeout (default 2s).",
+        "How long a command may wait in all, as --timeout (default 2s; from 10ms to 1h). A watchdog ends a command still running a second after it (muxguard ssh then runs ssh).",
     ),
     (
         "MUXGUARD_PROBE",

@@ -1,52 +1,70 @@
 //! `muxguard ssh`: `check --fix` for the destination, then the real ssh in muxguard's place.
 //! It fails open: whatever goes wrong in the check, ssh runs with the same arguments.
 
+use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::Command;
-use std::time::Duration;
 
 use clap::CommandFactory;
 
 use crate::classify::State;
 use crate::cli::{Cli, SshArgs};
 use crate::cmd::check;
+use crate::deadline::Deadline;
 use crate::error::{Error, ExitCode, Result};
 use crate::output;
 use crate::probe::ProbeMode;
 use crate::procs::Process;
 use crate::repair::Action;
 use crate::ssh;
+use crate::sshargs::SshOptions;
+use crate::watchdog;
 
-pub fn run(args: SshArgs, timeout: Duration) -> Result<ExitCode> {
+pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
     // ssh itself takes no --help, so this one can only be asking about muxguard ssh.
     if args.ssh_args.first().is_some_and(|arg| arg == "--help") {
         return help();
     }
     let real_ssh = ssh::find_real_ssh()?;
+    // From here on, whatever stops muxguard (its watchdog included) runs ssh instead.
+    watchdog::run_ssh_instead(real_ssh.clone(), args.ssh_args.clone());
     let disabled = std::env::var_os("MUXGUARD_DISABLE").is_some_and(|value| value == "1");
+    // ssh -G, -V, -Q and -O open no session through the master (git runs `-G` to learn what
+    // ssh this is; `-O` addresses the master itself): nothing to repair. A command line ssh
+    // cannot read is ssh's to refuse.
+    let opens_a_session =
+        SshOptions::parse(&args.ssh_args).is_some_and(|options| !options.opens_no_session());
     let mut route = Route::ThroughTheMaster;
-    if !disabled {
+    if !disabled && opens_a_session {
         // A panic in the check must not keep ssh from running.
         if let Ok(chosen) =
-            panic::catch_unwind(AssertUnwindSafe(|| repair(&args.ssh_args, timeout)))
+            panic::catch_unwind(AssertUnwindSafe(|| repair(&args.ssh_args, deadline)))
         {
             route = chosen;
         }
     }
-    let mut command = Command::new(&real_ssh);
+    Err(exec_ssh(&real_ssh, route, &args.ssh_args))
+}
+
+/// `muxguard ssh` whose command line muxguard could not read (a bad MUXGUARD_TIMEOUT, say):
+/// ssh runs with its arguments all the same.
+pub fn run_unchecked(ssh_args: &[OsString]) -> Result<ExitCode> {
+    let real_ssh = ssh::find_real_ssh()?;
+    Err(exec_ssh(&real_ssh, Route::ThroughTheMaster, ssh_args))
+}
+
+/// Replaces muxguard with the real ssh; returns only if that failed. Nothing was written to
+/// stdout before: rsync, git and scp speak their protocol there.
+fn exec_ssh(real_ssh: &std::path::Path, route: Route, ssh_args: &[OsString]) -> Error {
+    let mut command = Command::new(real_ssh);
     command.arg0("ssh");
     if route == Route::AroundTheMaster {
         // Before the user's arguments, so that an -S of theirs still wins.
         command.args(["-o", "ControlPath=none"]);
     }
-    // exec only returns on failure. Nothing was written to stdout before it: rsync, git and
-    // scp speak their protocol there.
-    let error = command.args(&args.ssh_args).exec();
-    Err(Error::Failed(format!(
-        "cannot run {}: {error}",
-        real_ssh.display()
-    )))
+    let error = command.args(ssh_args).exec();
+    Error::Failed(format!("cannot run {}: {error}", real_ssh.display()))
 }
 
 fn help() -> Result<ExitCode> {
@@ -74,33 +92,34 @@ enum Route {
 /// One broken master is not ended: a session suspended in a terminal (Ctrl-Z on a foreground
 /// `ssh host` that became the master). Its user means to resume it with `fg`, so this ssh goes
 /// around it instead.
-fn repair(ssh_args: &[String], timeout: Duration) -> Route {
+fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
     let mode = ProbeMode::from_env().unwrap_or(ProbeMode::Auto);
-    let Ok(mut outcome) = check::examine(None, ssh_args, mode, false, timeout) else {
+    let Ok(mut outcome) = check::examine(None, ssh_args, mode, false, deadline) else {
         return Route::ThroughTheMaster;
     };
     let path = outcome
         .report
         .path
         .as_deref()
-        .map(|path| path.display().to_string())
+        .map(|path| output::path(path).into_owned())
         .unwrap_or_default();
     let suspended = match (outcome.report.state, outcome.report.pid) {
         (State::Hung, Some(pid)) => Process::read(pid).filter(Process::is_suspended_in_a_terminal),
         _ => None,
     };
     if let Some(master) = suspended {
-        eprintln!(
-            "muxguard: hung {path}: master pid {} is suspended in a terminal (fg it there); \
+        output::warn(&format!(
+            "hung {path}: master pid {} is suspended in a terminal (fg it there); \
              connecting without it",
             master.pid
-        );
+        ));
         return Route::AroundTheMaster;
     }
-    outcome.fix();
+    outcome.fix(deadline);
     if matches!(outcome.action, Action::Removed | Action::Reset) {
         let what = outcome.report.detail.unwrap_or_default();
-        eprintln!("muxguard: {} {path}: {what}", outcome.report.state.as_str());
+        let state = outcome.report.state.as_str();
+        output::warn(&format!("{state} {path}: {}", output::escape(&what)));
     }
     Route::ThroughTheMaster
 }

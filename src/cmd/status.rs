@@ -2,21 +2,21 @@
 //! master.
 
 use std::io::{self, Write};
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::classify::SocketReport;
 use crate::cli::StatusArgs;
+use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
 use crate::output::{self, SCHEMA, Style};
 use crate::probe;
 use crate::survey;
 
-pub fn run(args: StatusArgs, timeout: Duration) -> Result<ExitCode> {
+pub fn run(args: StatusArgs, deadline: Deadline) -> Result<ExitCode> {
     let mut sockets = survey::survey(args.search.config.as_deref(), &args.search.dirs)?;
     if args.probe {
-        probe::probe_all(&mut sockets, timeout);
+        probe::probe_all(&mut sockets, deadline);
     }
     output::written(if args.json {
         #[derive(Serialize)]
@@ -49,8 +49,8 @@ fn print_table(sockets: &[SocketReport]) -> io::Result<()> {
                 output::destination(socket),
                 socket
                     .path
-                    .as_ref()
-                    .map_or("-".into(), |path| path.display().to_string()),
+                    .as_deref()
+                    .map_or("-".into(), |path| output::path(path).into_owned()),
             ]
         })
         .collect();
@@ -83,7 +83,7 @@ fn print_table(sockets: &[SocketReport]) -> io::Result<()> {
         let detail = socket
             .detail
             .as_deref()
-            .map(|detail| format!("  {}", style.dim(&format!("({detail})"))))
+            .map(|detail| format!("  {}", style.dim(&format!("({})", output::escape(detail)))))
             .unwrap_or_default();
         writeln!(
             out,

@@ -169,8 +169,8 @@ impl MuxClient {
     ///
     /// `Err(Timeout)` means no answer came from the server before the deadline. The master
     /// survives a probe abandoned at the deadline: it keeps the request until the server answers.
-    pub fn probe_server_within(&mut self, timeout: std::time::Duration) -> Result<(), MuxError> {
-        self.deadline = Deadline::after(timeout);
+    pub fn probe_server(&mut self, deadline: Deadline) -> Result<(), MuxError> {
+        self.deadline = deadline;
         let null = File::options().read(true).write(true).open("/dev/null")?;
         let result = self.request_with_fds(
             MSG_NEW_STDIO_FWD,
@@ -329,5 +329,86 @@ fn connect_nonblocking(path: &Path) -> Result<UnixStream, MuxError> {
         Err(Errno::ECONNREFUSED) => Err(MuxError::Refused),
         Err(Errno::EAGAIN) => Err(MuxError::QueueFull),
         Err(errno) => Err(MuxError::Io(errno.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+
+    /// A listener that answers every connection with `reply` (after reading what the client
+    /// sent first), then keeps it open: whatever it says, the client must not panic, must not
+    /// wait past its deadline, and must not take it for a master unless it is one.
+    fn answer_with(reply: Vec<u8>) -> Result<(bool, Duration), MuxError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            let mut request = [0u8; 24];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(&reply);
+            // Open until the client is done with it.
+            stream
+                .set_read_timeout(Some(Duration::from_secs(1)))
+                .unwrap();
+            let _ = stream.read_to_end(&mut Vec::new());
+        });
+        let started = Instant::now();
+        let answer = MuxClient::connect_alive(&path, Deadline::after(Duration::from_millis(50)));
+        let elapsed = started.elapsed();
+        // The client's connection closes here, which lets the listener go.
+        let answer = match answer {
+            Ok(_) => Ok((true, elapsed)),
+            Err(MuxError::Timeout) => Ok((false, elapsed)),
+            Err(error) => Err(error),
+        };
+        server.join().unwrap();
+        answer
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any bytes at all: an error or an answer, within the deadline.
+        #[test]
+        fn any_reply_is_survived(reply in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok((_, elapsed)) = answer_with(reply) {
+                prop_assert!(elapsed < Duration::from_millis(100), "{elapsed:?}");
+            }
+        }
+
+        /// Well-framed messages of any type and content: the same.
+        #[test]
+        fn any_framed_reply_is_survived(
+            first in any::<u32>(),
+            second in proptest::collection::vec(any::<u8>(), 0..40),
+            announced in prop_oneof![Just(None), any::<u32>().prop_map(Some)],
+        ) {
+            let mut reply = MessageBuilder::new(MSG_HELLO).u32(first).finish();
+            let mut body = second.clone();
+            let length = announced.unwrap_or(body.len() as u32);
+            reply.extend_from_slice(&length.to_be_bytes());
+            reply.append(&mut body);
+            if let Ok((_, elapsed)) = answer_with(reply) {
+                prop_assert!(elapsed < Duration::from_millis(100), "{elapsed:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_true_answer_is_an_answer() {
+        let mut reply = MessageBuilder::new(MSG_HELLO)
+            .u32(PROTOCOL_VERSION)
+            .finish();
+        reply.extend(MessageBuilder::new(MSG_ALIVE).u32(1).u32(4242).finish());
+        assert!(matches!(answer_with(reply), Ok((true, _))));
     }
 }

@@ -113,4 +113,45 @@ mod tests {
         assert_eq!(reader.string(), Ok(&b"hi"[..]));
         assert_eq!(reader.string(), Err(Truncated));
     }
+
+    proptest::proptest! {
+        /// Whatever a body holds, reading fields from it never panics, never reads past its
+        /// end, and a string never claims more bytes than are left.
+        #[test]
+        fn any_body_reads_without_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            fields in proptest::collection::vec(proptest::prelude::any::<bool>(), 0..16),
+        ) {
+            let mut reader = BodyReader::new(&body);
+            let mut consumed = 0usize;
+            for is_string in fields {
+                let read = if is_string {
+                    reader.string().map(|text| 4 + text.len())
+                } else {
+                    reader.u32().map(|_| 4)
+                };
+                match read {
+                    Ok(length) => consumed += length,
+                    Err(Truncated) => break,
+                }
+                proptest::prop_assert!(consumed <= body.len());
+            }
+        }
+
+        /// What the builder writes, the reader reads back.
+        #[test]
+        fn built_messages_read_back(
+            msg_type in proptest::prelude::any::<u32>(),
+            number in proptest::prelude::any::<u32>(),
+            text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let message = MessageBuilder::new(msg_type).u32(number).string(&text).finish();
+            let length = u32::from_be_bytes(message[..4].try_into().unwrap()) as usize;
+            proptest::prop_assert_eq!(length, message.len() - 4);
+            let mut reader = BodyReader::new(&message[4..]);
+            proptest::prop_assert_eq!(reader.u32(), Ok(msg_type));
+            proptest::prop_assert_eq!(reader.u32(), Ok(number));
+            proptest::prop_assert_eq!(reader.string(), Ok(&text[..]));
+        }
+    }
 }
