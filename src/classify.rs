@@ -13,7 +13,7 @@ use crate::deadline::Deadline;
 use crate::fsentry::{self, FileInfo, FileKind};
 use crate::listeners::ListenerTable;
 use crate::mux::{MuxClient, MuxError};
-use crate::procs::{self, Process};
+use crate::procs::{self, Owner, Process};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,21 +95,6 @@ impl SocketReport {
             file: Some(*info),
             ..SocketReport::new(Some(path.to_path_buf()), state, detail)
         }
-    }
-}
-
-/// Whose sockets and masters may be acted on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
-    /// Only the user's own.
-    Own,
-    /// Any user's: root, acting on a path it was given explicitly.
-    Any,
-}
-
-impl Owner {
-    pub fn accepts(self, uid: u32) -> bool {
-        self == Owner::Any || uid == Uid::effective().as_raw()
     }
 }
 

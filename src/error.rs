@@ -1,11 +1,6 @@
 //! The two ways a command can fail, and the exit codes they map to.
 
-use std::ffi::OsString;
 use std::fmt;
-
-use clap::CommandFactory;
-
-use crate::cli::Cli;
 
 /// Process exit codes, as the contract defines them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,38 +27,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// What clap refused, in one line (clap's own message takes five: the error, the usage and
-    /// a tip), naming the help to read.
-    pub fn from_clap(error: &clap::Error, args: &[OsString]) -> Error {
-        let rendered = error.render().to_string();
-        // The first paragraph: the error, and what it lists (the arguments missing).
-        let paragraph: Vec<&str> = rendered
-            .lines()
-            .map(str::trim)
-            .skip_while(|line| line.is_empty())
-            .take_while(|line| !line.is_empty())
-            .collect();
-        let message = match error.kind() {
-            clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                "a command is needed".to_string()
-            }
-            _ => paragraph.join(" "),
-        };
-        let message = message.strip_prefix("error: ").unwrap_or(&message);
-        let command = Cli::command();
-        // The subcommand the user meant: the first argument that names one.
-        let subcommand = args.iter().skip(1).find_map(|arg| {
-            command
-                .get_subcommands()
-                .find(|sub| !sub.is_hide_set() && arg.as_os_str() == sub.get_name())
-        });
-        let help = match subcommand {
-            Some(sub) => format!("muxguard {} --help", sub.get_name()),
-            None => "muxguard --help".to_string(),
-        };
-        Error::Usage(format!("{message}; see '{help}'"))
-    }
-
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) => ExitCode::Usage,

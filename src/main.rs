@@ -2,8 +2,8 @@
 
 use std::ffi::OsString;
 
-use clap::Parser;
 use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
 use muxguard::cli::{self, Cli, Command};
 use muxguard::cmd;
@@ -49,7 +49,36 @@ fn refused(error: clap::Error, args: &[OsString]) -> Result<ExitCode> {
     if let Some(ssh_args) = cli::ssh_arguments(args) {
         return cmd::ssh::run_unchecked(ssh_args);
     }
-    Err(Error::from_clap(&error, args))
+    Err(usage_error(&error, args))
+}
+
+/// What clap refused, in one line (clap's own message takes five: the error, the usage and a
+/// tip), naming the help to read.
+fn usage_error(error: &clap::Error, args: &[OsString]) -> Error {
+    let rendered = error.render().to_string();
+    // The first paragraph: the error, and what it lists (the arguments missing).
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .skip_while(|line| line.is_empty())
+        .take_while(|line| !line.is_empty())
+        .collect();
+    let message = match error.kind() {
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => "a command is needed".to_string(),
+        _ => paragraph.join(" "),
+    };
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let command = Cli::command();
+    // The subcommand the user meant: the first argument that names one.
+    let help = match args.iter().skip(1).find_map(|arg| {
+        command
+            .get_subcommands()
+            .find(|sub| !sub.is_hide_set() && arg.as_os_str() == sub.get_name())
+    }) {
+        Some(sub) => format!("muxguard {} --help", sub.get_name()),
+        None => "muxguard --help".to_string(),
+    };
+    Error::Usage(format!("{message}; see '{help}'"))
 }
 
 fn finish(result: Result<ExitCode>) -> std::process::ExitCode {

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::classify::{Owner, SocketReport, State};
+use crate::classify::{SocketReport, State};
 use crate::deadline::Deadline;
 use crate::fsentry::{self, Removal};
 use crate::listeners::ListenerTable;
 use crate::mux::MuxClient;
-use crate::procs::{self, Process, ProcessHandle};
+use crate::procs::{self, Owner, Process, ProcessHandle};
 
 /// How long a master gets to do what it was asked (exit, or drop its socket) by itself.
 const GRACE: Duration = Duration::from_millis(300);

@@ -10,9 +10,24 @@ use std::time::Duration;
 
 use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
+use nix::unistd::Uid;
 
-use crate::classify::Owner;
 use crate::deadline::Deadline;
+
+/// Whose sockets and masters may be acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Only the user's own.
+    Own,
+    /// Any user's: root, acting on a path it was given explicitly.
+    Any,
+}
+
+impl Owner {
+    pub fn accepts(self, uid: u32) -> bool {
+        self == Owner::Any || uid == Uid::effective().as_raw()
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Process {

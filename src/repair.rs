@@ -3,10 +3,11 @@
 
 use serde::Serialize;
 
-use crate::classify::{Owner, SocketReport, State};
+use crate::classify::{SocketReport, State};
 use crate::deadline::Deadline;
 use crate::fsentry::{self, Removal};
 use crate::master::{self, Ending};
+use crate::procs::Owner;
 
 /// What was done to a socket, as the JSON says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

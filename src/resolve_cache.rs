@@ -1,4 +1,4 @@
-//! When a remembered `ssh -G` answer still holds.
+//! What `ssh -G` answers about a command line, and when a remembered answer still holds.
 //!
 //! `ssh -G` costs as much as `ssh -O check` (it is an ssh start-up), and it is on the hot path
 //! of every wrapped ssh. Its answer depends on the arguments and on what ssh reads: the ssh
@@ -14,9 +14,24 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::sshargs::SshOptions;
 use crate::sshconfig::{ConfigScan, Directive};
 use crate::template::LocalIdentity;
+
+/// What `ssh -G` says about a command line.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// `None` when connection sharing is off (`ControlPath none`).
+    pub control_path: Option<PathBuf>,
+    /// `false`, `true`, `auto`, `ask` or `autoask`.
+    pub control_master: String,
+    /// The host name as typed (after `Host` canonicalisation), e.g. `myserver`.
+    pub alias: Option<String>,
+    /// `user@hostname:port`.
+    pub destination: Option<String>,
+}
 
 /// The fingerprint of everything `ssh -G ssh_args` depends on, or `None` when it cannot be
 /// known without running ssh.

@@ -11,12 +11,10 @@ use std::process::{Child, Command, Stdio};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use serde::{Deserialize, Serialize};
-
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::output;
-use crate::resolve_cache;
+use crate::resolve_cache::{self, Resolved};
 use crate::state::{self, StateFile};
 
 /// The `ssh` on PATH that is not muxguard itself (a user may link muxguard in as `ssh`).
@@ -33,19 +31,6 @@ pub fn find_real_ssh() -> Result<PathBuf> {
                 "ssh not found on PATH: install the OpenSSH client (openssh-client)".into(),
             )
         })
-}
-
-/// What `ssh -G` says about a command line.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Resolved {
-    /// `None` when connection sharing is off (`ControlPath none`).
-    pub control_path: Option<PathBuf>,
-    /// `false`, `true`, `auto`, `ask` or `autoask`.
-    pub control_master: String,
-    /// The host name as typed (after `Host` canonicalisation), e.g. `myserver`.
-    pub alias: Option<String>,
-    /// `user@hostname:port`.
-    pub destination: Option<String>,
 }
 
 /// What `ssh -G` answers for these arguments: remembered (in `known`) while nothing it depends

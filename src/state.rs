@@ -38,7 +38,7 @@ use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
 
 use crate::netstate::Snapshot;
-use crate::ssh::Resolved;
+use crate::resolve_cache::Resolved;
 
 const SCHEMA: u32 = 1;
 /// Entries not seen for this long are dropped.

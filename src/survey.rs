@@ -5,12 +5,12 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::classify::{self, Owner, SocketReport, State};
+use crate::classify::{self, SocketReport, State};
 use crate::discover;
 use crate::error::{Error, Result};
 use crate::fsentry::FileKind;
 use crate::listeners::{ListenerTable, master_path_of};
-use crate::procs;
+use crate::procs::{self, Owner};
 
 /// A master binds `<ControlPath>.<16 characters>` and links the ControlPath a moment later; a
 /// young file of that shape may be a master being born.

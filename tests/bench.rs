@@ -414,6 +414,76 @@ fn benchmarks() {
         failures.push("a hostile config or template takes 50 ms or more");
     }
 
+    // A state file of 33 MB (written by something else, or a runaway): ignored, said once and
+    // replaced, so status does not read it (it took 3 s). Each run gets the big file afresh.
+    // (Not NAME.json in env.root: hyperfine exports its results there.)
+    let big_state = env.root.join("oversized_state");
+    let mut sockets = String::new();
+    for i in 0..250_000 {
+        if i > 0 {
+            sockets.push(',');
+        }
+        sockets.push_str(&format!(
+            "\"/tmp/cm/{i:0120}\":{{\"destination\":null,\"alias\":null,\"seen\":1}}"
+        ));
+    }
+    fs::write(
+        &big_state,
+        format!("{{\"schema\":1,\"sockets\":{{{sockets}}}}}"),
+    )
+    .unwrap();
+    fs::create_dir_all(env.state_dir.join("muxguard")).unwrap();
+    let state_file = env.state_dir.join("muxguard/state.json");
+    // What the runs so far remembered, put back after: the rows below measure with it.
+    let remembered = fs::read(&state_file).ok();
+    let big = hyperfine_prepared(
+        &env,
+        "big-state",
+        &format!("cp {} {}", quote(&big_state), quote(&state_file)),
+        5,
+        &format!("{MUXGUARD} status -F {config}"),
+    );
+    match remembered {
+        Some(state) => fs::write(&state_file, state).unwrap(),
+        None => fs::remove_file(&state_file).unwrap(),
+    }
+    report.push(format!(
+        "status with a {} MB state file: {:.1} ms (target < 100 ms)",
+        fs::metadata(&big_state).unwrap().len() / 1_000_000,
+        big * 1e3
+    ));
+    if big >= 0.1 {
+        failures.push("an oversized state file slows status to 100 ms or more");
+    }
+
+    // doctor over 40 hosts behind a Match exec that takes 5 s: one budget for the command.
+    let slow = env.root.join("slow_match_exec");
+    let hosts: String = (0..40)
+        .map(|i| format!("Host s{i}\n  ControlPersist {}m\n", 10 + i))
+        .collect();
+    fs::write(
+        &slow,
+        format!("Match exec \"sleep 5\"\n  ServerAliveCountMax 5\n{hosts}{catch_all}"),
+    )
+    .unwrap();
+    let doctor_slow = hyperfine(
+        &env,
+        "doctor-slow",
+        &["-i", "--runs", "3"],
+        &[format!(
+            "{MUXGUARD} doctor --timeout 1s -F {}",
+            quote(&slow)
+        )],
+        "mean",
+    )[0];
+    report.push(format!(
+        "doctor --timeout 1s over 40 hosts behind a 5 s Match exec: {:.2} s (target < timeout + 1 s)",
+        doctor_slow
+    ));
+    if doctor_slow >= 2.0 {
+        failures.push("doctor outlives its --timeout by a second or more");
+    }
+
     let rss_path = peak_rss_kib(&env, &["check", "--path", &socket]);
     let rss_args = peak_rss_kib(&env, &["check", "-F", &config, "alpha"]);
     report.push(format!(

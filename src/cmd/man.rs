@@ -120,7 +120,10 @@ fn render(out: &mut dyn Write) -> io::Result<()> {
     roff.control("SH", ["FILES"]);
     roff.control("TP", []).text([bold("$XDG_STATE_HOME/muxguard/state.json")]).text([roman(
         "(default ~/.local/state) The paths check resolved, the ssh -G answers it remembers and \
-         when each master was last seen working. A cache: deleting it loses nothing but names.",
+         when each master was last seen working. A cache: deleting it loses nothing but names. \
+         At most 2 MiB (a larger one is ignored and replaced), and used only where every \
+         directory is yours, no symlink and not group- or world-writable. sweep.lock beside it \
+         keeps the prompt hooks' sweeps to one at a time.",
     )]);
     roff.control("TP", []).text([bold("muxguard-ssh")]).text([roman(
         "A link to muxguard under that name is muxguard ssh, for programs that take one program \

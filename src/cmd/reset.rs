@@ -5,12 +5,13 @@ use std::path::PathBuf;
 
 use nix::unistd::Uid;
 
-use crate::classify::{Owner, SocketReport, State};
+use crate::classify::{SocketReport, State};
 use crate::cli::ResetArgs;
 use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
 use crate::master::{self, Ending};
 use crate::output::{self, Style};
+use crate::procs::Owner;
 use crate::repair::{self, NotRepaired};
 use crate::ssh;
 use crate::state::StateFile;
