@@ -1,6 +1,8 @@
 //! Repairing one broken socket so that the next ssh builds a fresh master: shared by
 //! `check --fix` and `clean`.
 
+use std::sync::{Mutex, PoisonError};
+
 use serde::Serialize;
 
 use crate::classify::{SocketReport, State};
@@ -57,27 +59,38 @@ pub fn repair(report: &mut SocketReport, deadline: Deadline) -> Result<Action, N
     result
 }
 
-/// Does `act` to every item at once, each in a thread of its own, and returns the items with
-/// what it said, in their order: many masters that do not end by themselves take one grace
-/// period together, not one each.
+/// How many items `each_at_once` works on together: enough for many hung masters to end in one
+/// grace period, few enough that 10,000 stale sockets do not cost 10,000 threads.
+const WORKERS: usize = 64;
+
+/// Does `act` to every item, up to WORKERS at once, and returns the items with what it said, in
+/// their order: many masters that do not end by themselves take one grace period together, not
+/// one each.
 pub fn each_at_once<T: Send, R: Send>(
     items: Vec<T>,
     act: impl Fn(&mut T) -> R + Sync,
 ) -> Vec<(T, R)> {
-    let act = &act;
+    let count = items.len();
+    let queue = Mutex::new(items.into_iter().enumerate());
+    let done = Mutex::new(Vec::with_capacity(count));
     std::thread::scope(|scope| {
-        let running: Vec<_> = items
-            .into_iter()
-            .map(|mut item| {
-                scope.spawn(move || {
+        for _ in 0..WORKERS.min(count) {
+            scope.spawn(|| {
+                loop {
+                    // The queue's lock is let go before the work begins.
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+                    let Some((index, mut item)) = next else { break };
                     let said = act(&mut item);
-                    (item, said)
-                })
-            })
-            .collect();
-        running
-            .into_iter()
-            .map(|thread| thread.join().expect("a repair thread does not panic"))
-            .collect()
-    })
+                    done.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((index, item, said));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
+    done.sort_unstable_by_key(|(index, _, _)| *index);
+    done.into_iter()
+        .map(|(_, item, said)| (item, said))
+        .collect()
 }

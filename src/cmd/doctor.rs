@@ -54,8 +54,8 @@ struct Finding {
     missing_dir: Option<PathBuf>,
 }
 
-/// `timeout` is the budget of the whole command, however many hosts there are: the hosts ssh
-/// has not answered for by then are reported `not-checked`.
+/// `deadline` bounds the whole command, however many hosts there are: the hosts ssh has not
+/// answered for by then are reported `not-checked`.
 pub fn run(args: DoctorArgs, deadline: Deadline) -> Result<ExitCode> {
     let timeout = deadline.timeout();
     let local = LocalIdentity::current();
@@ -437,10 +437,11 @@ fn print_findings(
 ) -> io::Result<()> {
     let mut out = io::stdout().lock();
     for dir in created {
-        writeln!(out, "created {} (mode 0700)", dir.display())?;
+        writeln!(out, "created {} (mode 0700)", output::path(dir))?;
     }
     for finding in findings {
-        let host = finding.host.as_deref().unwrap_or("every host");
+        // Host names and paths come from the config: escaped, like every name from outside.
+        let host = output::escape(finding.host.as_deref().unwrap_or("every host"));
         let severity = match finding.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -448,7 +449,8 @@ fn print_findings(
         writeln!(
             out,
             "{severity}  {host}  {}: {}",
-            finding.code, finding.message
+            finding.code,
+            output::escape(&finding.message)
         )?;
         if let Some(line) = &finding.suggestion {
             writeln!(out, "    in your ssh config: {line}")?;
