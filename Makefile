@@ -3,7 +3,18 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
 
-.PHONY: all build test test-deps lint bench install uninstall clean completions man
+# The suites that exercise what the `portable` feature swaps in (ending masters, the network
+# snapshot of auto probing, the mux client's socket): run a second time with it.
+PORTABLE_TESTS = --lib --test check --test clean --test reset --test reset_many --test mux \
+	--test probe --test wrapper --test hostile
+# The targets `make lint` builds for besides this machine's: macOS (linted) and FreeBSD (built).
+LINT_TARGETS = x86_64-apple-darwin aarch64-apple-darwin
+CHECK_TARGETS = x86_64-unknown-freebsd
+
+# Where the sources of the test toolchains are: shared/ beside the clone (see its README.md).
+TOOLCHAINS ?= ../shared/toolchains
+
+.PHONY: all build test test-deps test-bash lint bench install uninstall clean completions man
 
 all: build
 
@@ -12,8 +23,10 @@ build:
 
 # Installs what the integration tests need when it is missing (a real sshd and ssh client; the
 # shells, tmux and linters for the shell tests), then runs every test.
-test: test-deps
+test: test-deps test-bash
 	$(CARGO) test --locked
+	@echo "again with --features portable: the code macOS and the BSDs run, against the real sshd"
+	$(CARGO) test --locked --features portable $(PORTABLE_TESTS)
 
 test-deps:
 	@missing=""; \
@@ -33,9 +46,31 @@ test-deps:
 		fi; \
 	fi
 
+# bash 3.2, which macOS still ships as /bin/bash, for the shell tests: built once from
+# $(TOOLCHAINS) into target/toolchains/bash-3.2 (about 1.5 min; it needs bison, which the build
+# installs when run as root). When it cannot be built, the bash 3.2 tests skip, except in CI.
+# After test-deps: both may run apt-get.
+test-bash: test-deps
+	@[ -x target/toolchains/bash-3.2/bin/bash ] || { \
+		if [ -f "$(TOOLCHAINS)/build" ]; then \
+			echo "building bash 3.2 into target/toolchains/bash-3.2 for the shell tests"; \
+			bash "$(TOOLCHAINS)/build" bash-3.2.48 target/toolchains/bash-3.2; \
+		else echo "no $(TOOLCHAINS)/build" >&2; false; fi || { \
+			[ "$${CI-}" != true ] || { echo "bash 3.2 could not be built, and CI needs it"; exit 1; }; \
+			echo "bash 3.2 could not be built: the bash 3.2 shell tests skip"; }; }
+
+# Lints this machine's build, the portable one, and macOS's; checks that FreeBSD's builds. The
+# other targets' standard libraries come with `rustup target add` (no linker is needed).
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features portable -- -D warnings
+	@command -v rustup >/dev/null 2>&1 && rustup target add $(LINT_TARGETS) $(CHECK_TARGETS) >/dev/null 2>&1 || \
+		echo "rustup could not add $(LINT_TARGETS) $(CHECK_TARGETS): the checks below need them"
+	for target in $(LINT_TARGETS); do \
+		$(CARGO) clippy --locked --all-targets --target $$target -- -D warnings || exit 1; \
+	done
+	for target in $(CHECK_TARGETS); do $(CARGO) check --locked --all-targets --target $$target || exit 1; done
 
 # Side-by-side timings (hyperfine) and peak memory against OpenSSH's own `ssh -O check`.
 bench: test-deps
@@ -46,14 +81,20 @@ bench: test-deps
 	@[ -x /usr/bin/time ] || { apt-get install -y -qq time >/dev/null 2>&1 || { echo "make bench needs GNU time (apt-get install time)"; exit 2; }; }
 	$(CARGO) test --release --locked --test bench -- --ignored --nocapture --test-threads=1
 
+# Portable to the install(1) of macOS and the BSDs: no -D, -t or long options. Paths unquoted,
+# so that the shell expands the ~ of PREFIX=~/.local as zsh passes it.
 install: build
-	install -Dm755 target/release/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d $(DESTDIR)$(PREFIX)/share/muxguard
+	install -m 755 target/release/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard
 	ln -sf muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
-	install -Dm644 -t $(DESTDIR)$(PREFIX)/share/man/man1 doc/*.1
-	install -Dm644 completions/muxguard.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/muxguard
-	install -Dm644 completions/_muxguard $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_muxguard
-	install -Dm644 completions/muxguard.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muxguard.fish
-	install -Dm644 -t $(DESTDIR)$(PREFIX)/share/muxguard shell/muxguard.bash shell/muxguard.zsh shell/muxguard.fish muxguard.plugin.zsh
+	install -m 644 doc/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 completions/muxguard.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/muxguard
+	install -m 644 completions/_muxguard $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_muxguard
+	install -m 644 completions/muxguard.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muxguard.fish
+	install -m 644 shell/muxguard.bash shell/muxguard.zsh shell/muxguard.fish muxguard.plugin.zsh $(DESTDIR)$(PREFIX)/share/muxguard/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh

@@ -13,7 +13,9 @@ use crate::deadline::Deadline;
 use crate::fsentry::{self, FileInfo, FileKind};
 use crate::listeners::ListenerTable;
 use crate::mux::{MuxClient, MuxError};
-use crate::procs::{self, Owner, Process};
+use crate::platform;
+use crate::process::{Owner, Process};
+use crate::procs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -161,7 +163,7 @@ pub fn classify_passive(
         return confirm_stale(path, info);
     };
     let holder = holders
-        .get(&listener.socket_ino)
+        .get(&listener.socket)
         .and_then(|pids| procs::pick_holder(pids));
     let mut report = match holder {
         Some(process) => from_holder(path, info, &process, "listening"),
@@ -172,8 +174,19 @@ pub fn classify_passive(
             format!("listening, but {NO_HOLDER}"),
         ),
     };
-    report.listener = Some(listener.socket_ino);
+    report.listener = Some(listener.socket);
     report
+}
+
+/// A socket of the user's that could not be looked into without connecting to it (there is no
+/// passive table of listeners: `why`). Nothing was seen to be wrong with it.
+pub fn unexamined(path: &Path, info: &FileInfo, why: &str) -> SocketReport {
+    SocketReport::for_file(
+        path,
+        info,
+        State::Live,
+        format!("not looked into: {why}; `muxguard check --path` asks it"),
+    )
 }
 
 /// A socket with no listener: a refused connect confirms it without touching any master.
@@ -185,8 +198,14 @@ fn confirm_stale(path: &Path, info: &FileInfo) -> SocketReport {
             State::Stale,
             "nothing listens on it: its master is gone",
         ),
-        // A master appeared at this path since the kernel's table was read.
-        Ok(_) => SocketReport::for_file(path, info, State::Live, "listening"),
+        // Not in the table, yet listening: no ssh of the user's (macOS's table holds only
+        // those), or a master that appeared since the table was read (then so next time).
+        Ok(_) => SocketReport::for_file(
+            path,
+            info,
+            State::Foreign,
+            format!("listening, but {NO_HOLDER}"),
+        ),
         Err(error) => SocketReport::for_file(
             path,
             info,
@@ -302,7 +321,9 @@ fn answered_for(path: &Path, info: &FileInfo, claimed: i32) -> Result<(), Box<So
         return Ok(());
     };
     let is_own_ssh = |process: Process| process.is_ssh() && Owner::Own.accepts(process.uid);
-    if Process::read(claimed).is_some_and(is_own_ssh) && procs::holds_socket(claimed, listener) {
+    if platform::process(claimed).is_some_and(is_own_ssh)
+        && platform::holds_socket(claimed, listener)
+    {
         return Ok(());
     }
     let mut report = match procs::holder_of(listener) {
@@ -383,7 +404,7 @@ pub fn orphans(listeners: &ListenerTable, holders: &HashMap<u64, Vec<i32>>) -> V
             continue;
         };
         let Some(process) = holders
-            .get(&listener.socket_ino)
+            .get(&listener.socket)
             .and_then(|pids| procs::pick_holder(pids))
             .filter(Process::is_ssh)
         else {
@@ -407,7 +428,7 @@ pub fn orphans(listeners: &ListenerTable, holders: &HashMap<u64, Vec<i32>>) -> V
         };
         found.push(SocketReport {
             pid: Some(process.pid),
-            listener: Some(listener.socket_ino),
+            listener: Some(listener.socket),
             ..SocketReport::new(
                 Some(control_path.to_path_buf()),
                 State::Orphan,

@@ -1,13 +1,14 @@
 //! What is at a path, seen without following symlinks, and removal that cannot take a file
 //! that replaced the one we classified.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use crate::platform;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
@@ -130,7 +131,7 @@ impl<'a> Aside<'a> {
     fn take(path: &'a Path) -> io::Result<Option<Aside<'a>>> {
         for attempt in 0..ASIDE_NAMES {
             let name = aside_name(path, attempt);
-            let moved = match rename_noreplace(path, &name) {
+            let moved = match platform::rename_noreplace(path, &name) {
                 // The filesystem cannot rename without replacing (NFS): the name is checked
                 // free instead. It is this process's own, so nothing else races for it.
                 Err(error) if error.raw_os_error() == Some(libc::EINVAL) => match inspect(&name)? {
@@ -198,28 +199,6 @@ fn aside_name(path: &Path, attempt: u32) -> PathBuf {
         name.push(format!("-{attempt}"));
     }
     path.with_file_name(name)
-}
-
-/// rename() that fails with `AlreadyExists` rather than replace an entry at `to`
-/// (renameat2 RENAME_NOREPLACE; EINVAL where the filesystem does not offer it).
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let from = CString::new(from.as_os_str().as_bytes())?;
-    let to = CString::new(to.as_os_str().as_bytes())?;
-    // SAFETY: both are NUL-terminated strings that outlive the call.
-    let result = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use crate::deadline::Deadline;
 use crate::fsentry::{self, Removal};
 use crate::listeners::ListenerTable;
 use crate::mux::MuxClient;
-use crate::procs::{self, Owner, Process, ProcessHandle};
+use crate::platform::{self, ProcessHandle};
+use crate::process::Owner;
 
 /// How long a master gets to do what it was asked (exit, or drop its socket) by itself.
 const GRACE: Duration = Duration::from_millis(300);
@@ -55,8 +56,8 @@ pub fn end(
         .or_else(|| ListenerTable::socket_of(report.path.as_deref()?, report.file.as_ref()?))
         .ok_or_else(no_process)?;
     let is_that_master = |pid: i32| {
-        Process::read(pid).is_some_and(|process| process.is_ssh() && owner.accepts(process.uid))
-            && procs::holds_socket(pid, listener)
+        platform::process(pid).is_some_and(|process| process.is_ssh() && owner.accepts(process.uid))
+            && platform::holds_socket(pid, listener)
     };
     let handle = ProcessHandle::open(pid, is_that_master)
         .map_err(|error| format!("cannot take hold of pid {pid}: {error}"))?;

@@ -9,7 +9,7 @@ use crate::classify::{SocketReport, State};
 use crate::deadline::Deadline;
 use crate::fsentry::{self, Removal};
 use crate::master::{self, Ending};
-use crate::procs::Owner;
+use crate::process::Owner;
 
 /// What was done to a socket, as the JSON says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -14,6 +14,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::output;
+use crate::platform;
 use crate::resolve_cache::{self, Resolved};
 use crate::state::{self, StateFile};
 
@@ -77,12 +78,10 @@ pub fn effective_config<S: AsRef<OsStr>>(
         command.pre_exec(|| {
             // A process group of its own, so that a `Match exec` command it runs goes with it
             // when the deadline passes; and if muxguard is ended (its watchdog), ssh -G too.
-            let own_group = libc::setpgid(0, 0) == 0;
-            if own_group && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
+            if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
             }
+            platform::die_with_parent()
         });
     }
     let child = command

@@ -10,7 +10,8 @@ use crate::discover;
 use crate::error::{Error, Result};
 use crate::fsentry::FileKind;
 use crate::listeners::{ListenerTable, master_path_of};
-use crate::procs::{self, Owner};
+use crate::platform;
+use crate::process::Owner;
 
 /// A master binds `<ControlPath>.<16 characters>` and links the ControlPath a moment later; a
 /// young file of that shape may be a master being born.
@@ -20,7 +21,13 @@ const BIRTH_GRACE: Duration = Duration::from_secs(10);
 pub fn survey(config: Option<&Path>, dirs: &[PathBuf]) -> Result<Vec<SocketReport>> {
     let discovery = discover::discover(config, dirs)?;
     let candidates = &discovery.candidates;
-    let listeners = load_listeners()?;
+    // Without a passive table (other unixes), sockets are listed but not looked into: a
+    // connection would touch a live master.
+    let listeners = match load_listeners() {
+        Ok(table) => table,
+        Err(Error::Usage(why)) => return Ok(unexamined(&discovery, &why)),
+        Err(error) => return Err(error),
+    };
 
     // Each report carries what discovery knows of its destination.
     let named = |mut report: SocketReport, candidate: &discover::Candidate| {
@@ -64,9 +71,9 @@ pub fn survey(config: Option<&Path>, dirs: &[PathBuf]) -> Result<Vec<SocketRepor
                     .iter()
                     .any(|(_, info, _)| listener.file == Some((info.dev, info.ino)))
         })
-        .map(|listener| listener.socket_ino)
+        .map(|listener| listener.socket)
         .collect();
-    let holders = procs::holders_of(&wanted, Owner::Own);
+    let holders = platform::holders_of(&wanted, Owner::Own);
 
     for (path, info, candidate) in own_sockets {
         let report = classify::classify_passive(path, &info, &listeners, &holders);
@@ -99,9 +106,9 @@ pub fn at_path(path: &Path, owner: Owner) -> Result<Vec<SocketReport>> {
     let wanted: HashSet<u64> = listeners
         .all()
         .iter()
-        .map(|listener| listener.socket_ino)
+        .map(|listener| listener.socket)
         .collect();
-    let holders = procs::holders_of(&wanted, owner);
+    let holders = platform::holders_of(&wanted, owner);
     let mut reports = vec![match classify::look_as(path, owner) {
         Ok(info) => classify::classify_passive(path, &info, &listeners, &holders),
         Err(report) => *report,
@@ -114,10 +121,28 @@ pub fn at_path(path: &Path, owner: Owner) -> Result<Vec<SocketReport>> {
     Ok(reports)
 }
 
+/// The table of listening sockets; `Error::Usage` where the platform has none.
 fn load_listeners() -> Result<ListenerTable> {
-    ListenerTable::load().map_err(|e| {
-        Error::Failed(format!(
+    ListenerTable::load().map_err(|e| match e.kind() {
+        std::io::ErrorKind::Unsupported => Error::Usage(e.to_string()),
+        _ => Error::Failed(format!(
             "cannot read the kernel's table of listening sockets: {e}"
-        ))
+        )),
     })
+}
+
+/// Every candidate that is a socket of the user's, not looked into (`why` there is no table):
+/// reported `live` with a detail that says so, since nothing was seen to be wrong with it.
+fn unexamined(discovery: &discover::Discovery, why: &str) -> Vec<SocketReport> {
+    discovery
+        .candidates
+        .iter()
+        .filter_map(|(path, candidate)| {
+            let info = classify::look(path).ok()?;
+            let mut report = classify::unexamined(path, &info, why);
+            report.destination = candidate.destination.clone();
+            report.alias = candidate.alias.clone();
+            Some(report)
+        })
+        .collect()
 }

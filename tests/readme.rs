@@ -206,20 +206,8 @@ fn the_install_lines_install_and_run_muxguard() {
     with_toolchain(&mut command, &[]);
     user.run(command, "the README's make install line");
     let local = user.home().join(".local");
-    let installed = [
-        "bin/muxguard",
-        "bin/muxguard-ssh",
-        "share/man/man1/muxguard.1",
-        "share/man/man1/muxguard-check.1",
-        "share/bash-completion/completions/muxguard",
-        "share/zsh/site-functions/_muxguard",
-        "share/fish/vendor_completions.d/muxguard.fish",
-        "share/muxguard/muxguard.bash",
-        "share/muxguard/muxguard.zsh",
-        "share/muxguard/muxguard.fish",
-        "share/muxguard/muxguard.plugin.zsh",
-    ];
-    for file in installed {
+    let installed = installed_layout();
+    for file in &installed {
         assert!(
             local.join(file).exists(),
             "make install did not install {file}"
@@ -273,8 +261,154 @@ fn the_install_lines_install_and_run_muxguard() {
     ]);
     with_toolchain(&mut command, &[]);
     user.run(command, "make uninstall");
-    for file in installed {
+    for file in &installed {
         assert!(!local.join(file).exists(), "make uninstall left {file}");
+    }
+}
+
+/// Every file `make install` puts under PREFIX, as the README's "Install" lists them: the
+/// binary and its link, each man page of doc/, the three completions and the shell scripts.
+fn installed_layout() -> Vec<String> {
+    let mut files: Vec<String> = [
+        "bin/muxguard",
+        "bin/muxguard-ssh",
+        "share/bash-completion/completions/muxguard",
+        "share/zsh/site-functions/_muxguard",
+        "share/fish/vendor_completions.d/muxguard.fish",
+        "share/muxguard/muxguard.bash",
+        "share/muxguard/muxguard.zsh",
+        "share/muxguard/muxguard.fish",
+        "share/muxguard/muxguard.plugin.zsh",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut pages: Vec<String> = fs::read_dir(repo().join("doc"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".1"))
+        .map(|name| format!("share/man/man1/{name}"))
+        .collect();
+    pages.sort();
+    assert!(
+        pages.contains(&"share/man/man1/muxguard.1".to_owned())
+            && pages.contains(&"share/man/man1/muxguard-check.1".to_owned()),
+        "doc/ has the man pages: {pages:?}"
+    );
+    files.extend(pages);
+    files
+}
+
+/// install(1) as macOS and the BSDs have it: no `-D`, no `-t`, no long options (GNU's). It
+/// logs each call and hands the rest to the system's install.
+const BSD_INSTALL: &str = r#"#!/bin/sh
+echo "install $*" >> "$(dirname "$0")/calls.log"
+for arg in "$@"; do
+    case $arg in
+        --) break ;;
+        --*) echo "install: illegal option -- -" >&2; exit 64 ;;
+        -*D*) echo "install: illegal option -- D" >&2; exit 64 ;;
+        -*t*) echo "install: illegal option -- t" >&2; exit 64 ;;
+    esac
+done
+exec /usr/bin/install "$@"
+"#;
+
+/// `make install` and `make uninstall` with PREFIX and DESTDIR, where `install` is macOS's: the
+/// same layout, with the same modes, and nothing left after the uninstall.
+#[test]
+fn make_install_and_uninstall_work_with_a_bsd_install() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let user = NewUser::new();
+    let fake = user.dir.path().join("bsd-install");
+    fs::create_dir(&fake).unwrap();
+    fs::write(fake.join("install"), BSD_INSTALL).unwrap();
+    fs::set_permissions(fake.join("install"), fs::Permissions::from_mode(0o755)).unwrap();
+    // The stand-in refuses what macOS's install refuses, and does the rest.
+    let mut refused = user.command("install");
+    with_toolchain(&mut refused, &[&fake]);
+    let scratch = user.dir.path().join("scratch");
+    let output = refused
+        .arg("-Dm644")
+        .arg(repo().join("README.md"))
+        .arg(&scratch)
+        .output()
+        .unwrap();
+    assert!(!output.status.success() && !scratch.exists());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "install: illegal option -- D\n"
+    );
+
+    let destdir = user.dir.path().join("destdir");
+    let prefix = "/opt/muxguard";
+    let root = destdir.join(prefix.trim_start_matches('/'));
+    let make = |target: &str| {
+        let mut command = user.command("make");
+        command
+            .arg(target)
+            .arg(format!("PREFIX={prefix}"))
+            .arg(format!("DESTDIR={}", destdir.display()));
+        // Builds (or finds up to date) the release binary in the clone's own target/, as the
+        // README's make install line does.
+        with_toolchain(&mut command, &[&fake]);
+        user.run(command, &format!("make {target} with a BSD install"));
+    };
+
+    make("install");
+    let calls = fs::read_to_string(fake.join("calls.log")).unwrap();
+    assert!(
+        calls.contains("target/release/muxguard"),
+        "make install used the install on PATH:\n{calls}"
+    );
+    for file in installed_layout() {
+        let path = root.join(&file);
+        let mode = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta.permissions().mode() & 0o777,
+            Err(e) => panic!("make install did not install {file}: {e}"),
+        };
+        match file.as_str() {
+            "bin/muxguard-ssh" => assert_eq!(
+                fs::read_link(&path).unwrap(),
+                Path::new("muxguard"),
+                "{file} is a link to muxguard beside it"
+            ),
+            "bin/muxguard" => assert_eq!(mode, 0o755, "{file}: mode {mode:o}"),
+            _ => assert_eq!(mode, 0o644, "{file}: mode {mode:o}"),
+        }
+    }
+    let help = Command::new(root.join("bin/muxguard-ssh"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: muxguard ssh"));
+    // Nothing but the layout (and its directories) is there.
+    let mut found = Vec::new();
+    files_under(&root, &root, &mut found);
+    found.sort();
+    let mut expected = installed_layout();
+    expected.sort();
+    assert_eq!(
+        found, expected,
+        "what make install put under DESTDIR/PREFIX"
+    );
+
+    make("uninstall");
+    let mut left = Vec::new();
+    files_under(&root, &root, &mut left);
+    assert!(left.is_empty(), "make uninstall left {left:?}");
+}
+
+/// The files (not directories) under `dir`, relative to `base`.
+fn files_under(base: &Path, dir: &Path, found: &mut Vec<String>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && !path.is_symlink() {
+            files_under(base, &path, found);
+        } else {
+            let relative = path.strip_prefix(base).unwrap();
+            found.push(relative.display().to_string());
+        }
     }
 }
 

@@ -12,7 +12,23 @@ use std::time::Duration;
 use common::{TestEnv, wait_until};
 use nix::sys::signal::Signal;
 
-const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
+/// "bash-3.2" is bash 3.2, as macOS ships it: `make test` builds it (see `bash_3_2`).
+const SHELLS: [&str; 4] = ["bash", "bash-3.2", "zsh", "fish"];
+
+/// The shell language `name` speaks: bash 3.2 is bash.
+fn kind(name: &str) -> &'static str {
+    match name {
+        "bash" | "bash-3.2" => "bash",
+        "zsh" => "zsh",
+        "fish" => "fish",
+        other => panic!("unknown shell {other}"),
+    }
+}
+
+/// Where `make test` builds bash 3.2 from ../shared/toolchains.
+fn bash_3_2() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/toolchains/bash-3.2/bin/bash")
+}
 
 /// One interactive shell in a tmux session of its own server.
 struct Shell {
@@ -31,9 +47,22 @@ impl Shell {
         loads: usize,
         extra_env: &[(&str, &str)],
     ) -> Option<Shell> {
-        let Ok(shell_path) = which::which(name) else {
-            eprintln!("skipped: {name} is not installed");
-            return None;
+        let shell_path = if name == "bash-3.2" {
+            let path = bash_3_2();
+            if !path.exists() {
+                eprintln!(
+                    "skipped: bash 3.2 is not built ({}; `make test` builds it)",
+                    path.display()
+                );
+                return None;
+            }
+            path
+        } else {
+            let Ok(path) = which::which(name) else {
+                eprintln!("skipped: {name} is not installed");
+                return None;
+            };
+            path
         };
         let dir = env.root.join(format!("shell-{name}"));
         let bin = dir.join("bin");
@@ -55,7 +84,7 @@ impl Shell {
         // The one-word program that scp -S and sftp -S take, as `make install` links it.
         std::os::unix::fs::symlink(&real, bin.join("muxguard-ssh")).unwrap();
 
-        let load = match name {
+        let load = match kind(name) {
             "fish" => "muxguard init fish | source\n",
             "zsh" => "eval \"$(muxguard init zsh)\"\n",
             _ => "eval \"$(muxguard init bash)\"\n",
@@ -63,7 +92,7 @@ impl Shell {
         // A prompt theme after muxguard's hook that records the status it sees, as themes
         // that show $? do.
         let last_status = dir.join("last_status");
-        let theme = match name {
+        let theme = match kind(name) {
             "bash" => format!(
                 "PROMPT_COMMAND=\"$PROMPT_COMMAND;echo \\$? > '{}'\"\n",
                 last_status.display()
@@ -78,7 +107,7 @@ impl Shell {
             ),
         };
         let rc = format!("PS1='$ '\n{}{theme}", load.repeat(loads));
-        let command: Vec<String> = match name {
+        let command: Vec<String> = match kind(name) {
             "bash" => {
                 fs::write(dir.join("bashrc"), &rc).unwrap();
                 vec![
@@ -135,6 +164,12 @@ impl Shell {
         wait_until(&format!("{name} to start"), Duration::from_secs(10), || {
             fs::read_to_string(dir.join("ready")).is_ok_and(|text| text.contains("ready"))
         });
+        if name == "bash-3.2" {
+            let version = dir.join("version");
+            shell.run(&format!("echo \"$BASH_VERSION\" > '{}'", version.display()));
+            let text = shell.wait_for("version", "\n", Duration::from_secs(5));
+            assert!(text.starts_with("3.2."), "bash-3.2 is bash {text}");
+        }
         Some(shell)
     }
 
@@ -158,7 +193,11 @@ impl Shell {
 
     /// `$?` in this shell.
     fn status_var(&self) -> &'static str {
-        if self.name == "fish" { "$status" } else { "$?" }
+        if kind(self.name) == "fish" {
+            "$status"
+        } else {
+            "$?"
+        }
     }
 
     /// Waits until `file` (in the shell's directory) holds `marker`, and returns its text.
@@ -187,7 +226,7 @@ impl Shell {
 
     /// The line that sets an exported variable in this shell.
     fn export(&self, name: &str, value: &str) -> String {
-        if self.name == "fish" {
+        if kind(self.name) == "fish" {
             format!("set -gx {name} {value}")
         } else {
             format!("export {name}={value}")
@@ -398,7 +437,7 @@ fn loading_twice_installs_one_hook() {
             continue;
         };
         let out = shell.file("hooks");
-        let probe = match name {
+        let probe = match kind(name) {
             "bash" => format!("echo \"$PROMPT_COMMAND\" > '{out}'; type -t ssh >> '{out}'"),
             "zsh" => format!("print -l $precmd_functions > '{out}'; whence -w ssh >> '{out}'"),
             _ => format!("functions --handlers-type generic > '{out}'; type -t ssh >> '{out}'"),
@@ -462,12 +501,17 @@ fn wrapped_scp_and_sftp_get_through_a_hung_master() {
 #[test]
 fn ssh_completion_still_applies_to_the_function() {
     for name in SHELLS {
+        if name == "bash-3.2" {
+            // bash-completion 2 (Debian's) wants bash 4.2 or later.
+            eprintln!("skipped: bash-completion does not load in bash 3.2");
+            continue;
+        }
         let env = TestEnv::new();
         let Some(shell) = Shell::start(&env, name, 1, &[]) else {
             continue;
         };
         let out = shell.file("completion");
-        let (probe, expected) = match name {
+        let (probe, expected) = match kind(name) {
             "bash" => {
                 let loader = "/usr/share/bash-completion/bash_completion";
                 if !Path::new(loader).exists() {
@@ -503,13 +547,13 @@ fn ssh_completion_still_applies_to_the_function() {
 /// error, and the alias's options reach the function (fish has no aliases, only functions).
 #[test]
 fn an_alias_named_ssh_keeps_working() {
-    for name in ["bash", "zsh"] {
+    for name in ["bash", "bash-3.2", "zsh"] {
         let env = TestEnv::new();
         let Some(shell) = Shell::start(&env, name, 1, &[]) else {
             continue;
         };
         shell.run(&format!("alias ssh='ssh -F {}'", env.ssh_config.display()));
-        let init = format!("eval \"$(muxguard init {name})\"");
+        let init = format!("eval \"$(muxguard init {})\"", kind(name));
         shell.run(&init);
         let out = shell.file("aliased");
         shell.run(&format!(

@@ -16,15 +16,15 @@ use crate::cli::DoctorArgs;
 use crate::deadline::Deadline;
 use crate::error::{Error, ExitCode, Result};
 use crate::output::{self, SCHEMA};
+use crate::platform;
 use crate::ssh;
 use crate::sshconfig::{self, ConfigScan};
 use crate::template::{LocalIdentity, Template};
 
 /// A name no Host pattern but the catch-all ones should match.
 const ANY_HOST: &str = "muxguard-doctor-any-host.invalid";
-/// Linux's sun_path holds 108 bytes with the final NUL, and ssh binds `<ControlPath>.<16
-/// characters>` first.
-const MAX_SOCKET_PATH: usize = 107;
+/// ssh binds `<ControlPath>.<16 characters>` first, and that must fit
+/// `platform::MAX_SOCKET_PATH`.
 const TEMPORARY_SUFFIX: usize = 17;
 /// `ssh -G` runs at once: it is CPU-bound, so a few more than the cores.
 const PARALLEL: usize = 8;
@@ -299,15 +299,16 @@ fn examine(
     let makes_masters = master != "false";
 
     let length = path.as_os_str().len();
-    if length + TEMPORARY_SUFFIX > MAX_SOCKET_PATH {
+    if length + TEMPORARY_SUFFIX > platform::MAX_SOCKET_PATH {
         add(
             "path-too-long",
             Severity::Error,
             format!(
                 "ControlPath {} is {length} characters: with the {TEMPORARY_SUFFIX} ssh adds while \
-                 creating it, it does not fit a Unix socket path ({MAX_SOCKET_PATH} bytes), and ssh \
+                 creating it, it does not fit a Unix socket path ({} bytes), and ssh \
                  fails with \"too long for Unix domain socket\". Use a short directory and %C",
-                path.display()
+                path.display(),
+                platform::MAX_SOCKET_PATH
             ),
             Some("ControlPath ~/.ssh/cm/%C"),
             None,

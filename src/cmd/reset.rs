@@ -11,7 +11,7 @@ use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
 use crate::master::{self, Ending};
 use crate::output::{self, Style};
-use crate::procs::Owner;
+use crate::process::Owner;
 use crate::repair::{self, NotRepaired};
 use crate::ssh;
 use crate::state::StateFile;

@@ -14,8 +14,8 @@ use crate::cmd::check;
 use crate::deadline::Deadline;
 use crate::error::{Error, ExitCode, Result};
 use crate::output;
+use crate::platform;
 use crate::probe::ProbeMode;
-use crate::procs::Process;
 use crate::repair::Action;
 use crate::ssh;
 use crate::sshargs::SshOptions;
@@ -104,7 +104,9 @@ fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
         .map(|path| output::path(path).into_owned())
         .unwrap_or_default();
     let suspended = match (outcome.report.state, outcome.report.pid) {
-        (State::Hung, Some(pid)) => Process::read(pid).filter(Process::is_suspended_in_a_terminal),
+        (State::Hung, Some(pid)) => {
+            platform::process(pid).filter(|process| process.is_suspended_in_a_terminal())
+        }
         _ => None,
     };
     if let Some(master) = suspended {

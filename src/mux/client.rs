@@ -10,9 +10,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::poll::PollFlags;
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, connect, sendmsg, socket,
-};
+use nix::sys::socket::{ControlMessage, UnixAddr, connect, sendmsg};
 
 use super::wire::{
     BodyReader, MAX_BODY, MSG_ALIVE, MSG_ALIVE_CHECK, MSG_FAILURE, MSG_HELLO, MSG_NEW_STDIO_FWD,
@@ -20,6 +18,7 @@ use super::wire::{
     MessageBuilder, PROTOCOL_VERSION,
 };
 use crate::deadline::Deadline;
+use crate::platform;
 
 /// The master's reply when the server refused a channel open: an answer from the server.
 const REFUSED_BY_SERVER: &str = "Session open refused by peer";
@@ -260,7 +259,7 @@ impl MuxClient {
                 self.stream.as_raw_fd(),
                 &[IoSlice::new(&[0])],
                 &[ControlMessage::ScmRights(&fds)],
-                MsgFlags::MSG_NOSIGNAL,
+                platform::NO_SIGPIPE,
                 None,
             );
             match sent {
@@ -317,13 +316,7 @@ impl MuxClient {
 /// queue is full, which is exactly what a wedged master looks like.
 fn connect_nonblocking(path: &Path) -> Result<UnixStream, MuxError> {
     let address = UnixAddr::new(path).map_err(|e| MuxError::Io(e.into()))?;
-    let fd: OwnedFd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(|e| MuxError::Io(e.into()))?;
+    let fd: OwnedFd = platform::stream_socket()?;
     match connect(fd.as_raw_fd(), &address) {
         Ok(()) => Ok(UnixStream::from(fd)),
         Err(Errno::ECONNREFUSED) => Err(MuxError::Refused),

@@ -653,12 +653,13 @@ pub fn make_stale_socket(path: &Path) {
     // Bound but never listening: a UnixListener would listen, and a child that another test
     // thread forks in that moment would hold it open and listening until its exec, so a
     // connect could be accepted instead of refused.
+    // Never listening, it is harmless in a child that inherits it.
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
     use std::os::fd::AsRawFd;
     let fd = socket(
         AddressFamily::Unix,
         SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
+        SockFlag::empty(),
         None,
     )
     .expect("a socket");

@@ -1,0 +1,85 @@
+//! Processes, read from `/proc`, and the sockets they hold.
+
+use crate::process::{Owner, Process, Status};
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+pub fn process(pid: i32) -> Option<Process> {
+    let uid = fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name is in parentheses and may itself contain spaces and parentheses.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    // After the name: state(3) ppid pgrp session tty_nr(7) ... starttime(22).
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let status = match fields.first()?.chars().next()? {
+        'T' | 't' => Status::Stopped,
+        'Z' | 'X' => Status::Zombie,
+        _ => Status::Running,
+    };
+    let tty: i64 = fields.get(4)?.parse().ok()?;
+    Some(Process {
+        pid,
+        uid,
+        comm,
+        status,
+        has_terminal: tty != 0,
+        started: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// For each socket inode, the pids of the processes of `owner` that hold it open.
+///
+/// With `Owner::Own`, scans only processes owned by the effective user: those are the only
+/// ones muxguard may act on, and the scan stays short on a busy machine.
+pub fn holders_of(sockets: &HashSet<u64>, owner: Owner) -> HashMap<u64, Vec<i32>> {
+    let mut holders: HashMap<u64, Vec<i32>> = HashMap::new();
+    if sockets.is_empty() {
+        return holders;
+    }
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return holders;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if !entry.metadata().is_ok_and(|meta| owner.accepts(meta.uid())) {
+            continue;
+        }
+        for inode in socket_inodes_of(pid) {
+            if sockets.contains(&inode) {
+                holders.entry(inode).or_default().push(pid);
+            }
+        }
+    }
+    holders
+}
+
+pub fn holds_socket(pid: i32, socket: u64) -> bool {
+    socket_inodes_of(pid).any(|inode| inode == socket)
+}
+
+fn socket_inodes_of(pid: i32) -> impl Iterator<Item = u64> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .filter_map(|target| socket_inode(&target))
+}
+
+fn socket_inode(link_target: &std::path::Path) -> Option<u64> {
+    link_target
+        .to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}

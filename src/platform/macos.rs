@@ -1,0 +1,316 @@
+//! macOS: processes, their descriptors and their listening sockets from libproc.
+//!
+//! Direct FFI through libc rather than the libproc crate: that crate generates its bindings
+//! with bindgen at build time (a libclang build dependency) for the four calls used here; libc
+//! has the calls and the BSD process record, and the socket records below follow Apple's
+//! <sys/proc_info.h>. Only the user's ssh processes are looked at, so `status` stays as cheap as
+//! on Linux: a listener held by anything else is not in the table, and a connect to it that is
+//! accepted makes it foreign (see classify).
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::socket::MsgFlags;
+use nix::time::ClockId;
+
+use super::Listener;
+use crate::process::{Owner, Process, Status};
+
+/// sun_path holds 104 bytes with the final NUL.
+pub const MAX_SOCKET_PATH: usize = 103;
+
+/// macOS has no MSG_NOSIGNAL: sockets are made with SO_NOSIGPIPE instead (unix::stream_socket).
+pub const NO_SIGPIPE: MsgFlags = MsgFlags::empty();
+
+/// CLOCK_MONOTONIC counts time asleep on macOS, CLOCK_UPTIME_RAW does not.
+pub const CLOCKS: Option<(ClockId, ClockId)> = Some((
+    ClockId::CLOCK_MONOTONIC,
+    ClockId::from_raw(libc::CLOCK_UPTIME_RAW),
+));
+
+const PROC_PIDFDSOCKETINFO: libc::c_int = 3;
+/// proc_listpids: every process, or those of one uid.
+const PROC_ALL_PIDS: u32 = 1;
+const PROC_UID_ONLY: u32 = 4;
+const SOCKINFO_UN: libc::c_int = 3;
+const SO_ACCEPTCONN: libc::c_short = 0x2;
+/// p_stat values of a process (sys/proc.h).
+const SSTOP: u32 = 4;
+const SZOMB: u32 = 5;
+/// e_tdev of a process without a controlling terminal.
+const NODEV: u32 = u32::MAX;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ProcFileInfo {
+    fi_openflags: u32,
+    fi_status: u32,
+    fi_offset: i64,
+    fi_type: i32,
+    fi_guardflags: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct VinfoStat {
+    vst_dev: u32,
+    vst_mode: u16,
+    vst_nlink: u16,
+    vst_ino: u64,
+    vst_uid: u32,
+    vst_gid: u32,
+    vst_times: [i64; 8],
+    vst_size: i64,
+    vst_blocks: i64,
+    vst_blksize: i32,
+    vst_flags: u32,
+    vst_gen: u32,
+    vst_rdev: u32,
+    vst_qspare: [i64; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SockbufInfo {
+    sbi_counts: [u32; 5],
+    sbi_flags: i16,
+    sbi_timeo: i16,
+}
+
+/// un_sockinfo: the member of socket_info's protocol union that a Unix socket fills in.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct UnSockInfo {
+    unsi_conn_so: u64,
+    unsi_conn_pcb: u64,
+    /// A sockaddr_un (sun_len, sun_family, sun_path), in a SOCK_MAXADDRLEN buffer.
+    unsi_addr: [u8; 255],
+    unsi_caddr: [u8; 255],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SocketInfo {
+    soi_stat: VinfoStat,
+    soi_so: u64,
+    soi_pcb: u64,
+    soi_type: i32,
+    soi_protocol: i32,
+    soi_family: i32,
+    soi_options: i16,
+    soi_linger: i16,
+    soi_state: i16,
+    soi_qlen: i16,
+    soi_incqlen: i16,
+    soi_qlimit: i16,
+    soi_timeo: i16,
+    soi_error: u16,
+    soi_oobmark: u32,
+    soi_rcv: SockbufInfo,
+    soi_snd: SockbufInfo,
+    soi_kind: i32,
+    rfu_1: u32,
+    soi_proto: UnSockInfo,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SocketFdInfo {
+    pfi: ProcFileInfo,
+    psi: SocketInfo,
+}
+
+/// Room for the kernel's whole socket_fdinfo, whose protocol union has members larger than
+/// the Unix one read here: the kernel refuses a buffer smaller than its struct.
+#[repr(C)]
+union SocketFdInfoBuffer {
+    info: SocketFdInfo,
+    room: [u64; 256],
+}
+
+pub fn process(pid: i32) -> Option<Process> {
+    let info = bsd_info(pid)?;
+    // SAFETY: pbi_comm is a NUL-terminated name of at most MAXCOMLEN characters.
+    let comm = unsafe { CStr::from_ptr(info.pbi_comm.as_ptr()) };
+    let status = match info.pbi_status {
+        SSTOP => Status::Stopped,
+        SZOMB => Status::Zombie,
+        _ => Status::Running,
+    };
+    Some(Process {
+        pid,
+        uid: info.pbi_uid,
+        comm: comm.to_string_lossy().into_owned(),
+        status,
+        has_terminal: info.e_tdev != NODEV,
+        started: info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec,
+    })
+}
+
+fn bsd_info(pid: i32) -> Option<libc::proc_bsdinfo> {
+    let mut info = MaybeUninit::<libc::proc_bsdinfo>::zeroed();
+    let size = size_of::<libc::proc_bsdinfo>() as libc::c_int;
+    // SAFETY: the buffer is a proc_bsdinfo of the size given.
+    let written = unsafe {
+        libc::proc_pidinfo(
+            pid,
+            libc::PROC_PIDTBSDINFO,
+            0,
+            info.as_mut_ptr().cast(),
+            size,
+        )
+    };
+    // SAFETY: the kernel filled it in whole.
+    (written == size).then(|| unsafe { info.assume_init() })
+}
+
+/// The pids of `owner`'s processes (everyone's for `Owner::Any`).
+fn pids(owner: Owner) -> Vec<i32> {
+    let (kind, uid) = match owner {
+        Owner::Own => (PROC_UID_ONLY, nix::unistd::Uid::effective().as_raw()),
+        Owner::Any => (PROC_ALL_PIDS, 0),
+    };
+    // SAFETY: a null buffer asks for the size needed.
+    let needed = unsafe { libc::proc_listpids(kind, uid, std::ptr::null_mut(), 0) };
+    if needed <= 0 {
+        return Vec::new();
+    }
+    // Room for processes started since.
+    let mut pids = vec![0i32; needed as usize / size_of::<i32>() + 64];
+    let size = (pids.len() * size_of::<i32>()) as libc::c_int;
+    // SAFETY: the buffer holds `size` bytes.
+    let written = unsafe { libc::proc_listpids(kind, uid, pids.as_mut_ptr().cast(), size) };
+    pids.truncate(written.max(0) as usize / size_of::<i32>());
+    pids.retain(|&pid| pid > 0);
+    pids
+}
+
+/// The listening Unix sockets a process holds: (the kernel's handle of the socket, its bound
+/// path).
+fn listening_sockets(pid: i32) -> Vec<(u64, Option<PathBuf>)> {
+    let Some(info) = bsd_info(pid) else {
+        return Vec::new();
+    };
+    let mut fds = vec![
+        libc::proc_fdinfo {
+            proc_fd: 0,
+            proc_fdtype: 0
+        };
+        info.pbi_nfiles as usize + 16
+    ];
+    let size = (fds.len() * size_of::<libc::proc_fdinfo>()) as libc::c_int;
+    // SAFETY: the buffer holds `size` bytes of proc_fdinfo records.
+    let written =
+        unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, fds.as_mut_ptr().cast(), size) };
+    fds.truncate(written.max(0) as usize / size_of::<libc::proc_fdinfo>());
+    fds.iter()
+        .filter(|fd| fd.proc_fdtype == libc::PROX_FDTYPE_SOCKET as u32)
+        .filter_map(|fd| socket_info(pid, fd.proc_fd))
+        .filter(|socket| {
+            socket.soi_family == libc::AF_UNIX
+                && socket.soi_kind == SOCKINFO_UN
+                && socket.soi_options & SO_ACCEPTCONN != 0
+        })
+        .map(|socket| (socket.soi_so, bound_path(&socket.soi_proto.unsi_addr)))
+        .collect()
+}
+
+fn socket_info(pid: i32, fd: i32) -> Option<SocketInfo> {
+    let mut buffer = MaybeUninit::<SocketFdInfoBuffer>::zeroed();
+    let size = size_of::<SocketFdInfoBuffer>() as libc::c_int;
+    // SAFETY: the buffer holds `size` bytes, more than the kernel's socket_fdinfo.
+    let written = unsafe {
+        libc::proc_pidfdinfo(
+            pid,
+            fd,
+            PROC_PIDFDSOCKETINFO,
+            buffer.as_mut_ptr().cast(),
+            size,
+        )
+    };
+    if written < size_of::<SocketFdInfo>() as libc::c_int {
+        return None;
+    }
+    // SAFETY: the kernel filled in a socket_fdinfo, whose start SocketFdInfo describes.
+    Some(unsafe { buffer.assume_init().info.psi })
+}
+
+/// The path in a sockaddr_un (sun_len, sun_family, then the path up to a NUL).
+fn bound_path(address: &[u8; 255]) -> Option<PathBuf> {
+    let path = &address[2..];
+    let end = path
+        .iter()
+        .position(|&byte| byte == 0)
+        .unwrap_or(path.len());
+    (end > 0).then(|| PathBuf::from(OsStr::from_bytes(&path[..end])))
+}
+
+/// The listening sockets of every ssh of the user's: only an ssh can be a master, and looking
+/// at no other process keeps this cheap.
+pub fn listeners() -> io::Result<Vec<Listener>> {
+    Ok(ssh_processes(Owner::Own)
+        .flat_map(listening_sockets)
+        .map(|(socket, bound_path)| Listener {
+            socket,
+            bound_path,
+            file: None,
+        })
+        .collect())
+}
+
+fn ssh_processes(owner: Owner) -> impl Iterator<Item = i32> {
+    pids(owner)
+        .into_iter()
+        .filter(|&pid| process(pid).is_some_and(|process| process.is_ssh()))
+}
+
+/// For each listening socket, the pids of `owner`'s ssh processes that hold it.
+pub fn holders_of(sockets: &HashSet<u64>, owner: Owner) -> HashMap<u64, Vec<i32>> {
+    let mut holders: HashMap<u64, Vec<i32>> = HashMap::new();
+    if sockets.is_empty() {
+        return holders;
+    }
+    for pid in ssh_processes(owner) {
+        for (socket, _) in listening_sockets(pid) {
+            if sockets.contains(&socket) {
+                holders.entry(socket).or_default().push(pid);
+            }
+        }
+    }
+    holders
+}
+
+pub fn holds_socket(pid: i32, socket: u64) -> bool {
+    listening_sockets(pid)
+        .iter()
+        .any(|(held, _)| *held == socket)
+}
+
+/// Nothing to do: macOS has no parent-death signal. An `ssh -G` left running when muxguard is
+/// ended finishes by itself.
+pub fn die_with_parent() -> io::Result<()> {
+    Ok(())
+}
+
+/// rename() that fails with `AlreadyExists` rather than replace an entry at `to`
+/// (renamex_np RENAME_EXCL; ENOTSUP where the filesystem does not offer it).
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let from = CString::new(from.as_os_str().as_bytes())?;
+    let to = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both are NUL-terminated strings that outlive the call.
+    let result = unsafe { libc::renamex_np(from.as_ptr(), to.as_ptr(), libc::RENAME_EXCL) };
+    if result == 0 {
+        Ok(())
+    } else {
+        let error = io::Error::last_os_error();
+        // Where the filesystem cannot, say so as Linux does (fsentry falls back on EINVAL).
+        if error.raw_os_error() == Some(libc::ENOTSUP) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        Err(error)
+    }
+}

@@ -1,0 +1,60 @@
+//! Everything that differs between operating systems, behind one set of names: above this
+//! folder no code asks which system it runs on.
+//!
+//! What crosses the seam:
+//! - `listeners()`: which Unix socket paths something listens on, read passively (a connection
+//!   would restart a ControlPersist master's idle countdown);
+//! - `process(pid)`, `holders_of`, `holds_socket`: owner, name, running or stopped, start time and
+//!   terminal of a process, and which processes hold a listening socket;
+//! - `ProcessHandle`: signalling one process and no other, even when its pid is reused;
+//! - `CLOCKS`: a clock that counts time suspended and one that does not;
+//! - `network_facts()`: the machine's addresses, for noticing a change of network;
+//! - `stream_socket()`, `NO_SIGPIPE`: socket set-up;
+//! - `MAX_SOCKET_PATH`, `die_with_parent`, `rename_noreplace`.
+//!
+//! Linux (`linux/`) reads sock_diag and /proc and holds processes by pidfd; macOS (`macos.rs`)
+//! asks libproc; other unixes (`other.rs`) have no passive listener table and say so. `unix.rs`
+//! holds what any unix does the same way; the `portable` feature makes Linux use it too, so
+//! that the tests exercise it against the real sshd.
+
+use std::path::PathBuf;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+mod other;
+pub mod unix;
+
+#[cfg(target_os = "linux")]
+use linux as os;
+#[cfg(target_os = "macos")]
+use macos as os;
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+use other as os;
+
+pub use os::{
+    CLOCKS, MAX_SOCKET_PATH, NO_SIGPIPE, die_with_parent, holders_of, holds_socket, listeners,
+    process, rename_noreplace,
+};
+
+// Linux's own means, or, with the `portable` feature and on every other unix, the portable
+// ones: a pidfd or a start-time check, a netlink dump or getifaddrs, socket flags at creation
+// or by fcntl.
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+pub use os::{ProcessHandle, network_facts, stream_socket};
+#[cfg(any(not(target_os = "linux"), feature = "portable"))]
+pub use unix::{ProcessHandle, network_facts, stream_socket};
+
+/// A listening Unix stream socket.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// The socket's identity, as the holders of it are found by: its inode on Linux (as
+    /// `/proc/PID/fd` shows it, `socket:[N]`), the kernel's handle of it on macOS.
+    pub socket: u64,
+    /// The path it was bound to: for an OpenSSH master, `<ControlPath>.<16 random characters>`.
+    pub bound_path: Option<PathBuf>,
+    /// Device and inode of the file made by bind(), when the kernel tells.
+    pub file: Option<(u64, u64)>,
+}
