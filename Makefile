@@ -5,8 +5,7 @@ CARGO ?= cargo
 
 # The suites that exercise what the `portable` feature swaps in (ending masters, the network
 # snapshot of auto probing, the mux client's socket): run a second time with it.
-PORTABLE_TESTS = --lib --test check --test clean --test reset --test reset_many --test mux \
-	--test probe --test wrapper --test hostile
+PORTABLE_TESTS = check:: clean:: reset:: reset_many:: mux:: probe:: wrapper:: hostile::
 # The targets `make lint` builds for besides this machine's: macOS (linted) and FreeBSD (built).
 LINT_TARGETS = x86_64-apple-darwin aarch64-apple-darwin
 CHECK_TARGETS = x86_64-unknown-freebsd
@@ -26,7 +25,8 @@ build:
 test: test-deps test-bash
 	$(CARGO) test --locked
 	@echo "again with --features portable: the code macOS and the BSDs run, against the real sshd"
-	$(CARGO) test --locked --features portable $(PORTABLE_TESTS)
+	$(CARGO) test --locked --features portable --lib
+	$(CARGO) test --locked --features portable --test integration -- $(PORTABLE_TESTS)
 
 test-deps:
 	@missing=""; \
@@ -79,7 +79,7 @@ bench: test-deps
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time >/dev/null; \
 		else echo "make bench needs hyperfine and GNU time (apt-get install hyperfine time)"; exit 2; fi; }
 	@[ -x /usr/bin/time ] || { apt-get install -y -qq time >/dev/null 2>&1 || { echo "make bench needs GNU time (apt-get install time)"; exit 2; }; }
-	$(CARGO) test --release --locked --test bench -- --ignored --nocapture --test-threads=1
+	$(CARGO) test --release --locked --test integration -- bench:: --ignored --nocapture --test-threads=1
 
 # Portable to the install(1) of macOS and the BSDs: no -D, -t or long options. Paths unquoted,
 # so that the shell expands the ~ of PREFIX=~/.local as zsh passes it.

@@ -2,30 +2,31 @@
 //! tells the truth about each one and repairs the broken ones.
 //!
 //! The binary is the product; the library exists so that integration tests can drive the mux
-//! client against real masters.
+//! client against real masters. Public are what the binary's main and those tests use; every
+//! other module is the crate's own.
 
-pub mod classify;
+mod classify;
 pub mod cli;
 pub mod cmd;
 pub mod deadline;
-pub mod discover;
+mod discover;
 pub mod error;
-pub mod fsentry;
-pub mod listeners;
-pub mod master;
+mod fsentry;
+mod listeners;
+mod master;
 pub mod mux;
-pub mod netstate;
+mod netstate;
 pub mod output;
-pub mod platform;
-pub mod probe;
-pub mod process;
-pub mod procs;
-pub mod repair;
-pub mod resolve_cache;
-pub mod ssh;
-pub mod sshargs;
-pub mod sshconfig;
-pub mod state;
-pub mod survey;
-pub mod template;
+mod platform;
+mod probe;
+mod process;
+mod procs;
+mod repair;
+mod resolve_cache;
+mod ssh;
+mod sshargs;
+mod sshconfig;
+mod state;
+mod survey;
+mod template;
 pub mod watchdog;

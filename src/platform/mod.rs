@@ -25,7 +25,10 @@ mod linux;
 mod macos;
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 mod other;
-pub mod unix;
+// On Linux without `portable` the binary uses its own means, but these are built and their
+// unit tests run all the same.
+#[cfg_attr(all(target_os = "linux", not(feature = "portable")), allow(dead_code))]
+mod unix;
 
 #[cfg(target_os = "linux")]
 use linux as os;

@@ -40,10 +40,6 @@ impl ProcessHandle {
         })
     }
 
-    pub fn pid(&self) -> i32 {
-        self.pid
-    }
-
     /// Whether the process is still there and has not exited.
     fn alive(&self) -> bool {
         super::process(self.pid)

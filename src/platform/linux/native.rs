@@ -16,7 +16,7 @@ use crate::deadline::Deadline;
 /// can be waited for with poll; on a kernel without pidfds (before 5.3), the start-time check
 /// that other unixes get.
 pub enum ProcessHandle {
-    Pidfd { pid: i32, pidfd: OwnedFd },
+    Pidfd(OwnedFd),
     Checked(crate::platform::unix::ProcessHandle),
 }
 
@@ -42,19 +42,12 @@ impl ProcessHandle {
                 "pid {pid} is no longer the master it was"
             )));
         }
-        Ok(ProcessHandle::Pidfd { pid, pidfd })
-    }
-
-    pub fn pid(&self) -> i32 {
-        match self {
-            ProcessHandle::Pidfd { pid, .. } => *pid,
-            ProcessHandle::Checked(handle) => handle.pid(),
-        }
+        Ok(ProcessHandle::Pidfd(pidfd))
     }
 
     pub fn signal(&self, signal: Signal) -> io::Result<()> {
         let pidfd = match self {
-            ProcessHandle::Pidfd { pidfd, .. } => pidfd,
+            ProcessHandle::Pidfd(pidfd) => pidfd,
             ProcessHandle::Checked(handle) => return handle.signal(signal),
         };
         // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
@@ -77,7 +70,7 @@ impl ProcessHandle {
     /// Waits until the process has exited. Returns false if it still runs after `timeout`.
     pub fn wait_exit(&self, timeout: Duration) -> bool {
         match self {
-            ProcessHandle::Pidfd { pidfd, .. } => Deadline::after(timeout)
+            ProcessHandle::Pidfd(pidfd) => Deadline::after(timeout)
                 .wait_for(pidfd, PollFlags::POLLIN)
                 .unwrap_or(false),
             ProcessHandle::Checked(handle) => handle.wait_exit(timeout),

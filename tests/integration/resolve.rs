@@ -1,14 +1,12 @@
 //! `check SSH_ARGS` remembers what `ssh -G` said, and asks again whenever anything it depends
 //! on changed. A logging `ssh` placed first on PATH counts the questions.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use common::TestEnv;
-use common::cli::{Run, run};
+use crate::common::TestEnv;
+use crate::common::cli::{Run, run};
 
 struct CountingSsh {
     bin: PathBuf,

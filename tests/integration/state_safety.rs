@@ -4,8 +4,6 @@
 //! far past anything muxguard writes. The cache is then used safely or not at all, and never
 //! slows a run down.
 
-mod common;
-
 use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, chown, symlink};
@@ -13,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::cli::{Run, run};
-use common::{TestEnv, output_within};
+use crate::common::cli::{Run, run};
+use crate::common::{TestEnv, output_within};
 use nix::sys::stat::Mode;
 use nix::unistd::mkfifo;
 use serde_json::Value;

@@ -1,13 +1,11 @@
 //! `muxguard doctor` on real config files, read by the real `ssh -G`.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::TestEnv;
-use common::cli::{Run, muxguard};
+use crate::common::TestEnv;
+use crate::common::cli::{Run, muxguard};
 use serde_json::Value;
 
 /// A config file in the environment, and the socket directory its good settings use.

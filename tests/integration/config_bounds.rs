@@ -3,15 +3,13 @@
 //! templates whose matching used to be exponential. Each ends in milliseconds; the bound
 //! asserted is generous, for a loaded machine.
 
-mod common;
-
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::entry_for;
-use common::{make_stale_socket, output_within};
+use crate::common::cli::entry_for;
+use crate::common::{make_stale_socket, output_within};
 use tempfile::TempDir;
 
 /// Far above what any of these runs takes (milliseconds), far below what they took before

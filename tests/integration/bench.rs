@@ -1,14 +1,12 @@
 //! `make bench`: muxguard against OpenSSH's own `ssh -O check`, side by side in one run
 //! (hyperfine), plus status over 1,000 sockets and peak memory. Ignored by `cargo test`: run
-//! with `cargo test --release --test bench -- --ignored --nocapture`.
-
-mod common;
+//! with `cargo test --release --test integration -- bench:: --ignored --nocapture`.
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::{TestEnv, make_stale_socket};
+use crate::common::{TestEnv, make_stale_socket};
 use serde_json::Value;
 
 const MUXGUARD: &str = env!("CARGO_BIN_EXE_muxguard");

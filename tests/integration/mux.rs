@@ -1,11 +1,9 @@
 //! The native mux client against real OpenSSH masters.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{TestEnv, is_running, wait_until};
+use crate::common::{TestEnv, is_running, wait_until};
 use muxguard::deadline::Deadline;
 use muxguard::mux::{MuxClient, MuxError};
 
@@ -77,7 +75,7 @@ fn stop_listening_keeps_open_sessions_running() {
 fn a_stale_socket_refuses_and_a_missing_one_is_an_io_error() {
     let env = TestEnv::new();
     let stale = env.cm_dir.join("stale");
-    common::make_stale_socket(&stale);
+    crate::common::make_stale_socket(&stale);
     let deadline = Deadline::after(Duration::from_secs(1));
     let result = MuxClient::connect(&stale, deadline).map(drop);
     assert!(matches!(result, Err(MuxError::Refused)), "{result:?}");

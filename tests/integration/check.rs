@@ -1,14 +1,12 @@
 //! `muxguard check` against a real sshd and real masters, broken for real.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::Duration;
 
-use common::cli::{check_json, muxguard};
-use common::{Listener, TestEnv, make_stale_socket, spawn_listener};
+use crate::common::cli::{check_json, muxguard};
+use crate::common::{Listener, TestEnv, make_stale_socket, spawn_listener};
 use nix::sys::signal::Signal;
 
 fn process_exists(pid: i32) -> bool {
@@ -176,7 +174,7 @@ fn a_stopped_master_is_hung_within_the_timeout_and_fix_ends_it() {
         "took {:?}",
         run.elapsed
     );
-    common::wait_until("the hung master to be gone", Duration::from_secs(3), || {
+    crate::common::wait_until("the hung master to be gone", Duration::from_secs(3), || {
         !process_exists(master.pid)
     });
     assert!(!master.path.exists(), "its socket is gone");
@@ -419,7 +417,7 @@ fn ssh_not_on_path_is_an_environment_error() {
     fs::create_dir(&empty).unwrap();
     let mut command = env.muxguard();
     command.env("PATH", &empty).args(["check", "--", "alpha"]);
-    let run = common::cli::run(command);
+    let run = crate::common::cli::run(command);
     assert_eq!(run.code, 2);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("ssh not found"), "{}", run.stderr);

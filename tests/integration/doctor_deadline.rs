@@ -1,13 +1,11 @@
 //! `muxguard doctor` keeps to its --timeout, which bounds the whole command, however many hosts
 //! there are and however slow a `Match exec` makes each `ssh -G`.
 
-mod common;
-
 use std::fs;
 use std::time::Duration;
 
-use common::TestEnv;
-use common::cli::muxguard;
+use crate::common::TestEnv;
+use crate::common::cli::muxguard;
 
 const HOSTS: usize = 40;
 
@@ -55,10 +53,10 @@ fn a_slow_match_exec_is_cut_off_at_the_timeout_and_every_host_is_reported_not_ch
     }
     // What ssh -G started for `Match exec` ends with it: nothing outlives the command.
     assert!(!started.is_empty(), "the Match exec commands ran");
-    common::wait_until(
+    crate::common::wait_until(
         "the Match exec commands to end",
         Duration::from_secs(2),
-        || !started.iter().any(|&pid| common::is_running(pid)),
+        || !started.iter().any(|&pid| crate::common::is_running(pid)),
     );
 
     assert!(

@@ -2,7 +2,6 @@
 //! config that ignores the user's ~/.ssh, real masters, and fixtures for bad input. Everything an
 //! environment starts is killed when it is dropped, and nothing else is: processes are named by
 //! pid *and* start time, so a recycled pid is never mistaken for one of ours.
-#![allow(dead_code)] // not every test uses every helper
 
 pub mod cli;
 
@@ -211,15 +210,33 @@ impl TestEnv {
     /// returns. Its stderr goes to `root/master-ALIAS.log`, quoted if it fails to come up.
     /// It has no terminal (a session of its own), whether or not the test runs in one.
     pub fn start_master(&self, alias: &str) -> Master {
+        self.start_master_as(alias, false)
+    }
+
+    /// `start_master`, for a master that ignores SIGTERM (ssh keeps a SIGTERM its parent
+    /// ignored): it ends only by SIGKILL, the slowest way a master ends.
+    pub fn start_stubborn_master(&self, alias: &str) -> Master {
+        self.start_master_as(alias, true)
+    }
+
+    fn start_master_as(&self, alias: &str, ignoring_sigterm: bool) -> Master {
         let log_path = self.root.join(format!("master-{alias}.log"));
         let mut command = self.ssh_command();
         command
             .args(["-M", "-N", "-o", "ControlPersist=no", alias])
             .stdout(Stdio::null())
             .stderr(File::create(&log_path).unwrap());
-        // SAFETY: setsid is async-signal-safe, and nothing else runs between fork and exec.
+        // SAFETY: setsid and signal are async-signal-safe, and nothing else runs between fork
+        // and exec. Only the child's disposition changes: the tests run in threads of one
+        // process, and a SIGTERM ignored there would reach every child of every test.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
+                if ignoring_sigterm {
+                    nix::sys::signal::signal(
+                        Signal::SIGTERM,
+                        nix::sys::signal::SigHandler::SigIgn,
+                    )?;
+                }
                 nix::unistd::setsid()
                     .map(drop)
                     .map_err(std::io::Error::from)

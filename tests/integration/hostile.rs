@@ -2,8 +2,6 @@
 //! being a master, arguments that are not text, a command line muxguard refuses, stdout closed
 //! or full or never read, names made to drive a terminal. Each test fails without its fix.
 
-mod common;
-
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -16,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::cli::{check_json, muxguard, run, status_json};
-use common::{TestEnv, is_running, make_stale_socket, output_within, wait_until};
+use crate::common::cli::{check_json, muxguard, run, status_json};
+use crate::common::{TestEnv, is_running, make_stale_socket, output_within, wait_until};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::Signal;
 
@@ -122,7 +120,10 @@ fn a_listener_that_lies_about_being_a_master_is_foreign_to_check_as_to_status() 
     let run = muxguard(&env, &["check", "--json", "--path", path.to_str().unwrap()]);
     assert_eq!(run.json()["state"], "foreign");
     let status = status_json(&env, &[]);
-    assert_eq!(common::cli::field_for(&status, &path, "state"), "foreign");
+    assert_eq!(
+        crate::common::cli::field_for(&status, &path, "state"),
+        "foreign"
+    );
     // And the real master is still what it is.
     let run = check_json(&env, &[], "gamma");
     assert_eq!(run.json()["state"], "live");

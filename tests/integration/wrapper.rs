@@ -1,14 +1,12 @@
 //! `muxguard ssh` where programs take an ssh: a one-word link for scp -S, and
 //! GIT_SSH_COMMAND. Nothing of muxguard's may reach stdout, where those programs speak.
 
-mod common;
-
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{TestEnv, is_running, make_stale_socket, output_within, wait_until};
+use crate::common::{TestEnv, is_running, make_stale_socket, output_within, wait_until};
 use nix::sys::signal::Signal;
 
 /// A `muxguard-ssh` link to the built binary, as `make install` makes.
@@ -153,12 +151,12 @@ fn a_master_suspended_in_a_terminal_is_gone_around_not_ended() {
 
     // Resumed, it serves again.
     master.signal(Signal::SIGCONT);
-    let run = common::cli::check_json(&env, &[], "alpha");
+    let run = crate::common::cli::check_json(&env, &[], "alpha");
     assert_eq!(run.json()["state"], "live", "{}", run.stdout);
 
     // Asked for by name, a fix still ends a suspended master.
     master.signal(Signal::SIGSTOP);
-    let run = common::cli::check_json(&env, &["--fix"], "alpha");
+    let run = crate::common::cli::check_json(&env, &["--fix"], "alpha");
     assert_eq!(run.json()["action"], "reset", "{}", run.stdout);
     wait_until("the master to end", Duration::from_secs(10), || {
         !is_running(master.pid)

@@ -1,8 +1,6 @@
 //! `muxguard clean` against a real sshd: it removes stale sockets and, with --probe, ends hung
 //! and unreachable masters, and never harms a live master or anything not the user's own.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
@@ -11,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::cli::{entry_for, field_for, muxguard, status_json};
-use common::{Listener, TestEnv, is_running, make_stale_socket, spawn_listener};
+use crate::common::cli::{entry_for, field_for, muxguard, status_json};
+use crate::common::{Listener, TestEnv, is_running, make_stale_socket, spawn_listener};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -130,7 +128,7 @@ fn probe_ends_hung_and_unreachable_masters() {
     assert_eq!(action_for(&json, &stopped.path), "reset");
     assert_eq!(action_for(&json, &unreachable.path), "reset");
     assert_eq!(action_for(&json, &live.path), "kept");
-    common::wait_until("both masters to be gone", Duration::from_secs(3), || {
+    crate::common::wait_until("both masters to be gone", Duration::from_secs(3), || {
         !is_running(stopped.pid) && !is_running(unreachable.pid)
     });
     assert!(!stopped.path.exists() && !unreachable.path.exists());
@@ -225,7 +223,7 @@ fn an_idle_master_expires_on_time_while_clean_runs_every_half_second() {
         "expired late: {:?}",
         created.elapsed()
     );
-    common::wait_until("the master to exit", Duration::from_secs(2), || {
+    crate::common::wait_until("the master to exit", Duration::from_secs(2), || {
         !is_running(pid)
     });
 }

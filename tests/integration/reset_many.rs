@@ -1,30 +1,22 @@
 //! `muxguard reset --all` and `clean --probe` end many hung masters at once, within about one
 //! --timeout, not one after another.
 
-mod common;
-
 use std::fs;
 use std::time::Duration;
 
-use common::TestEnv;
-use common::cli::muxguard;
-use common::{is_running, wait_until};
-use nix::sys::signal::{SigHandler, Signal, signal};
+use crate::common::TestEnv;
+use crate::common::cli::muxguard;
+use crate::common::{is_running, wait_until};
+use nix::sys::signal::Signal;
 
 const MASTERS: usize = 8;
 
-/// Masters that are stopped and ignore SIGTERM (ssh keeps a SIGTERM its parent ignored): each
-/// takes its whole grace period and then SIGKILL, the slowest way a master ends.
-fn start_stubborn_masters(env: &TestEnv) -> Vec<common::Master> {
-    // SIGTERM is ignored in this process (its one test starts every master here) while the
-    // masters start, so that they inherit it, and then restored.
-    // SAFETY: only dispositions change (ignore, then default); no handler is installed.
-    unsafe { signal(Signal::SIGTERM, SigHandler::SigIgn) }.unwrap();
+/// Masters that are stopped and ignore SIGTERM: each takes its whole grace period and then
+/// SIGKILL, the slowest way a master ends.
+fn start_stubborn_masters(env: &TestEnv) -> Vec<crate::common::Master> {
     let masters: Vec<_> = (1..=MASTERS)
-        .map(|i| env.start_master(&format!("h{i}")))
+        .map(|i| env.start_stubborn_master(&format!("h{i}")))
         .collect();
-    // SAFETY: as above.
-    unsafe { signal(Signal::SIGTERM, SigHandler::SigDfl) }.unwrap();
     for master in &masters {
         master.signal(Signal::SIGSTOP);
     }
@@ -33,7 +25,10 @@ fn start_stubborn_masters(env: &TestEnv) -> Vec<common::Master> {
 
 /// Runs muxguard with `args` at --timeout 500ms over fresh stubborn masters: it must end them
 /// all, and within about the timeout.
-fn end_stubborn_masters(env: &TestEnv, args: &[&str]) -> (common::cli::Run, Vec<common::Master>) {
+fn end_stubborn_masters(
+    env: &TestEnv,
+    args: &[&str],
+) -> (crate::common::cli::Run, Vec<crate::common::Master>) {
     let masters = start_stubborn_masters(env);
     let config = env.ssh_config.to_str().unwrap();
     let run = muxguard(env, &[args, &["--timeout", "500ms", "-F", config]].concat());

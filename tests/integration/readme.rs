@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../README.md");
 
 /// The fenced block after `<!-- readme-test: NAME -->`: its info string and its lines.
 fn block(name: &str) -> (&'static str, String) {

@@ -1,13 +1,11 @@
 //! Dead links: a master that answers locally while its link to the server is gone. The link is
 //! made dead for real by stopping the server side of the connection (SIGSTOP).
 
-mod common;
-
 use std::fs;
 use std::time::Duration;
 
-use common::cli::{check_json, muxguard, run, status_json};
-use common::{TestEnv, is_running};
+use crate::common::cli::{check_json, muxguard, run, status_json};
+use crate::common::{TestEnv, is_running};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -96,7 +94,7 @@ fn a_dead_link_is_unreachable_under_probe_and_live_without() {
     command
         .args(["check", "--probe", "--timeout", "300ms", "--"])
         .args(env.ssh_args("alpha"));
-    let human = common::cli::run(command);
+    let human = crate::common::cli::run(command);
     assert!(human.stdout.starts_with("unreachable"), "{}", human.stdout);
     assert!(
         human.stderr.contains("check --fix --probe"),
@@ -113,7 +111,7 @@ fn a_dead_link_is_unreachable_under_probe_and_live_without() {
         "took {:?}",
         run.elapsed
     );
-    common::wait_until("the master to be gone", Duration::from_secs(3), || {
+    crate::common::wait_until("the master to be gone", Duration::from_secs(3), || {
         !is_running(master.pid)
     });
     assert!(!master.path.exists());
@@ -166,7 +164,7 @@ fn status_probe_tells_dead_links_from_live_ones_in_one_timeout() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let status = run.json();
     let state = |path: &std::path::Path| {
-        common::cli::entry_for(&status, path).expect("listed")["state"].clone()
+        crate::common::cli::entry_for(&status, path).expect("listed")["state"].clone()
     };
     assert_eq!(state(&good.path), "live");
     assert_eq!(state(&bad.path), "unreachable");

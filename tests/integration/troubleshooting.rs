@@ -2,15 +2,13 @@
 //! real, ssh must print the message the README's heading quotes, and muxguard must name the
 //! state the README gives for it.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::cli::check_json;
-use common::{Listener, TestEnv, make_stale_socket, output_within, spawn_listener};
+use crate::common::cli::check_json;
+use crate::common::{Listener, TestEnv, make_stale_socket, output_within, spawn_listener};
 
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../README.md");
 
 /// The README's troubleshooting headings: the messages it is keyed by.
 fn headings() -> Vec<&'static str> {

@@ -1,17 +1,15 @@
 //! `muxguard reset` against real masters: it ends a master so that the next ssh builds a fresh
 //! one, gently by default, at once with --kill, and always by process.
 
-mod common;
-
 use std::fs;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::cli::muxguard;
-use common::{Listener, TestEnv, is_running, make_stale_socket, spawn_listener, wait_until};
+use crate::common::cli::muxguard;
+use crate::common::{Listener, TestEnv, is_running, make_stale_socket, spawn_listener, wait_until};
 use nix::sys::signal::Signal;
 
-fn reset(env: &TestEnv, extra: &[&str], alias: &str) -> common::cli::Run {
+fn reset(env: &TestEnv, extra: &[&str], alias: &str) -> crate::common::cli::Run {
     let mut args: Vec<String> = vec!["reset".into()];
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push("--".into());
@@ -181,7 +179,7 @@ fn what_is_not_a_master() {
     assert_eq!(run.code, 2);
     let mut command = env.muxguard();
     command.args(["reset", "--", "-Q", "bogus"]);
-    let run = common::cli::run(command);
+    let run = crate::common::cli::run(command);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("Unsupported query"), "{}", run.stderr);
 }

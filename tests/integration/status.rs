@@ -1,14 +1,12 @@
 //! `muxguard status` against a real sshd and real masters, broken for real.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::{check_json, entry_for, field_for, muxguard, status_json};
-use common::{Listener, TestEnv, make_stale_socket, spawn_listener};
+use crate::common::cli::{check_json, entry_for, field_for, muxguard, status_json};
+use crate::common::{Listener, TestEnv, make_stale_socket, spawn_listener};
 use nix::sys::signal::Signal;
 
 fn state_of(status: &serde_json::Value, path: &Path) -> String {

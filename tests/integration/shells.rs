@@ -1,15 +1,13 @@
 //! The shell integration in real interactive bash, zsh and fish, each driven in a pty by tmux,
 //! against a real sshd. Each shell writes what the test needs to files.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{TestEnv, wait_until};
+use crate::common::{TestEnv, wait_until};
 use nix::sys::signal::Signal;
 
 /// "bash-3.2" is bash 3.2, as macOS ships it: `make test` builds it (see `bash_3_2`).
@@ -308,7 +306,7 @@ fn the_ssh_function_gets_through_a_hung_master() {
         assert!(text.contains("rc=0"), "{name}: {text}");
         assert!(shell.calls().contains("ssh -F"), "{name} used muxguard ssh");
         assert!(
-            !common::is_running(master.pid),
+            !crate::common::is_running(master.pid),
             "{name}: the hung master was ended"
         );
     }
@@ -491,7 +489,7 @@ fn wrapped_scp_and_sftp_get_through_a_hung_master() {
                 "{name} {tool}"
             );
             assert!(
-                !common::is_running(master.pid),
+                !crate::common::is_running(master.pid),
                 "{name} {tool}: the hung master was ended"
             );
         }

@@ -1,8 +1,6 @@
 //! The harness itself, checked with real OpenSSH only: if these fail, every other integration
 //! test means nothing.
 
-mod common;
-
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
@@ -12,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use common::{
+use crate::common::{
     Listener, TestEnv, first_bytes, is_running, make_stale_socket, output_within, parent_of,
     spawn_listener, wait_until,
 };
