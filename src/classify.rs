@@ -45,12 +45,90 @@ impl State {
     }
 }
 
+/// Why a socket has its state: a closed set of codes that scripts can match on (`detail` says the
+/// same for people). Each reason belongs to exactly one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// live: the master answered the mux protocol's alive check.
+    Answered,
+    /// live: an ssh process of yours listens on it, running (seen without connecting).
+    Listening,
+    /// live: a round trip through the master to its server completed.
+    RoundTrip,
+    /// live: not looked into, on a system without a passive table of listeners.
+    NotExamined,
+    /// stale: nothing listens on it (a connect is refused).
+    NoListener,
+    /// hung: the master process is stopped.
+    MasterStopped,
+    /// hung: the listener accepted but gave no mux answer before the deadline.
+    NoMuxAnswer,
+    /// hung: the listener's accept queue is full.
+    AcceptQueueFull,
+    /// unreachable: the master answered, but no round trip to the server completed in time.
+    ProbeTimeout,
+    /// foreign: a socket of another user's.
+    OtherOwner,
+    /// foreign: a symlink (never followed).
+    Symlink,
+    /// foreign: a regular file, a directory or another kind of file.
+    NotASocket,
+    /// foreign: the path cannot be inspected.
+    CannotInspect,
+    /// foreign: a process that is not ssh listens on it.
+    NotSsh,
+    /// foreign: something listens on it, but no process of yours.
+    NoSshOfYours,
+    /// foreign: the listener does not speak the mux protocol (or not as a master does).
+    NotMux,
+    /// foreign: connecting to it fails in some other way.
+    CannotConnect,
+    /// orphan: the master runs on, but its socket file was deleted.
+    SocketDeleted,
+    /// orphan: the master runs on, but another file took its socket's place.
+    SocketReplaced,
+    /// absent: nothing at the path.
+    NothingThere,
+    /// disabled: ControlPath none.
+    ControlPathNone,
+    /// disabled: ControlMaster no, and no master runs.
+    ControlMasterNo,
+}
+
+impl Reason {
+    /// The state this reason is a reason for.
+    pub fn state(self) -> State {
+        match self {
+            Reason::Answered | Reason::Listening | Reason::RoundTrip | Reason::NotExamined => {
+                State::Live
+            }
+            Reason::NoListener => State::Stale,
+            Reason::MasterStopped | Reason::NoMuxAnswer | Reason::AcceptQueueFull => State::Hung,
+            Reason::ProbeTimeout => State::Unreachable,
+            Reason::OtherOwner
+            | Reason::Symlink
+            | Reason::NotASocket
+            | Reason::CannotInspect
+            | Reason::NotSsh
+            | Reason::NoSshOfYours
+            | Reason::NotMux
+            | Reason::CannotConnect => State::Foreign,
+            Reason::SocketDeleted | Reason::SocketReplaced => State::Orphan,
+            Reason::NothingThere => State::Absent,
+            Reason::ControlPathNone | Reason::ControlMasterNo => State::Disabled,
+        }
+    }
+}
+
 /// One socket as the contract's JSON shows it, plus what a repair needs to act safely.
 #[derive(Debug, Clone, Serialize)]
 pub struct SocketReport {
     #[serde(serialize_with = "path_as_text")]
     pub path: Option<PathBuf>,
     pub state: State,
+    /// Why it has its state.
+    pub reason: Reason,
     pub pid: Option<i32>,
     pub destination: Option<String>,
     pub alias: Option<String>,
@@ -76,10 +154,11 @@ fn path_as_text<S: serde::Serializer>(path: &Option<PathBuf>, to: S) -> Result<S
 }
 
 impl SocketReport {
-    pub fn new(path: Option<PathBuf>, state: State, detail: impl Into<String>) -> Self {
+    pub fn new(path: Option<PathBuf>, reason: Reason, detail: impl Into<String>) -> Self {
         SocketReport {
             path,
-            state,
+            state: reason.state(),
+            reason,
             pid: None,
             destination: None,
             alias: None,
@@ -91,12 +170,19 @@ impl SocketReport {
         }
     }
 
-    fn for_file(path: &Path, info: &FileInfo, state: State, detail: impl Into<String>) -> Self {
+    fn for_file(path: &Path, info: &FileInfo, reason: Reason, detail: impl Into<String>) -> Self {
         SocketReport {
             age_s: info.age().map(|age| age.as_secs()),
             file: Some(*info),
-            ..SocketReport::new(Some(path.to_path_buf()), state, detail)
+            ..SocketReport::new(Some(path.to_path_buf()), reason, detail)
         }
+    }
+
+    /// Gives the socket another state, for `reason`, with what is known of it so far.
+    pub fn recast(&mut self, reason: Reason, detail: String) {
+        self.state = reason.state();
+        self.reason = reason;
+        self.detail = Some(detail);
     }
 }
 
@@ -113,29 +199,35 @@ pub fn look_as(path: &Path, owner: Owner) -> Result<FileInfo, Box<SocketReport>>
         Ok(None) => {
             return Err(Box::new(SocketReport::new(
                 Some(path.to_path_buf()),
-                State::Absent,
+                Reason::NothingThere,
                 "nothing at this path",
             )));
         }
         Err(error) => {
             return Err(Box::new(SocketReport::new(
                 Some(path.to_path_buf()),
-                State::Foreign,
+                Reason::CannotInspect,
                 format!("cannot inspect it: {error}"),
             )));
         }
     };
-    let detail = match info.kind {
+    let (reason, detail) = match info.kind {
         FileKind::Socket if owner.accepts(info.uid) => return Ok(info),
-        FileKind::Socket => format!("a socket owned by {}, not you", user_name(info.uid)),
-        FileKind::Symlink => "a symlink, not a socket: not followed".to_string(),
-        kind => format!("{}, not a socket", kind.describe()),
+        FileKind::Socket => (
+            Reason::OtherOwner,
+            format!("a socket owned by {}, not you", user_name(info.uid)),
+        ),
+        FileKind::Symlink => (
+            Reason::Symlink,
+            "a symlink, not a socket: not followed".to_string(),
+        ),
+        kind => (
+            Reason::NotASocket,
+            format!("{}, not a socket", kind.describe()),
+        ),
     };
     Err(Box::new(SocketReport::for_file(
-        path,
-        &info,
-        State::Foreign,
-        detail,
+        path, &info, reason, detail,
     )))
 }
 
@@ -170,7 +262,7 @@ pub fn classify_passive(
         None => SocketReport::for_file(
             path,
             info,
-            State::Foreign,
+            Reason::NoSshOfYours,
             format!("listening, but {NO_HOLDER}"),
         ),
     };
@@ -184,7 +276,7 @@ pub fn unexamined(path: &Path, info: &FileInfo, why: &str) -> SocketReport {
     SocketReport::for_file(
         path,
         info,
-        State::Live,
+        Reason::NotExamined,
         format!("not looked into: {why}; `muxguard check --path` asks it"),
     )
 }
@@ -195,7 +287,7 @@ fn confirm_stale(path: &Path, info: &FileInfo) -> SocketReport {
         Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => SocketReport::for_file(
             path,
             info,
-            State::Stale,
+            Reason::NoListener,
             "nothing listens on it: its master is gone",
         ),
         // Not in the table, yet listening: no ssh of the user's (macOS's table holds only
@@ -203,13 +295,13 @@ fn confirm_stale(path: &Path, info: &FileInfo) -> SocketReport {
         Ok(_) => SocketReport::for_file(
             path,
             info,
-            State::Foreign,
+            Reason::NoSshOfYours,
             format!("listening, but {NO_HOLDER}"),
         ),
         Err(error) => SocketReport::for_file(
             path,
             info,
-            State::Foreign,
+            Reason::CannotConnect,
             format!("nothing listens on it, but connecting fails with: {error}"),
         ),
     }
@@ -217,9 +309,9 @@ fn confirm_stale(path: &Path, info: &FileInfo) -> SocketReport {
 
 /// What a listener's process says about the socket, when it was not asked.
 fn from_holder(path: &Path, info: &FileInfo, process: &Process, how: &str) -> SocketReport {
-    let (state, detail) = if !process.is_ssh() {
+    let (reason, detail) = if !process.is_ssh() {
         (
-            State::Foreign,
+            Reason::NotSsh,
             format!(
                 "{} (pid {}) listens on it, not ssh",
                 process.comm, process.pid
@@ -227,15 +319,18 @@ fn from_holder(path: &Path, info: &FileInfo, process: &Process, how: &str) -> So
         )
     } else if process.is_stopped() {
         (
-            State::Hung,
+            Reason::MasterStopped,
             format!("master pid {} is stopped", process.pid),
         )
     } else {
-        (State::Live, format!("{how}; master pid {}", process.pid))
+        (
+            Reason::Listening,
+            format!("{how}; master pid {}", process.pid),
+        )
     };
     SocketReport {
         pid: Some(process.pid),
-        ..SocketReport::for_file(path, info, state, detail)
+        ..SocketReport::for_file(path, info, reason, detail)
     }
 }
 
@@ -273,7 +368,7 @@ pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option
                 ..SocketReport::for_file(
                     path,
                     &info,
-                    State::Live,
+                    Reason::Answered,
                     format!("master pid {pid} answered"),
                 )
             },
@@ -282,16 +377,25 @@ pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option
         Err(MuxError::Refused) => SocketReport::for_file(
             path,
             &info,
-            State::Stale,
+            Reason::NoListener,
             "nothing listens on it: its master is gone",
         ),
         Err(MuxError::Io(error)) if error.kind() == io::ErrorKind::NotFound => SocketReport::new(
             Some(path.to_path_buf()),
-            State::Absent,
+            Reason::NothingThere,
             "nothing at this path",
         ),
         Err(error @ (MuxError::Timeout | MuxError::QueueFull)) => {
-            unanswered(path, &info, &format!("{error} (waited {:.1?})", waited))
+            let reason = match error {
+                MuxError::QueueFull => Reason::AcceptQueueFull,
+                _ => Reason::NoMuxAnswer,
+            };
+            unanswered(
+                path,
+                &info,
+                reason,
+                &format!("{error} (waited {waited:.1?})"),
+            )
         }
         Err(error @ (MuxError::Closed | MuxError::Protocol(_))) => {
             not_a_master(path, &info, &error.to_string())
@@ -299,13 +403,13 @@ pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option
         Err(MuxError::Denied(reason)) => SocketReport::for_file(
             path,
             &info,
-            State::Live,
-            format!("a master answered but refused the alive check: {reason}"),
+            Reason::NotMux,
+            format!("it refused the alive check, which no OpenSSH master does: {reason}"),
         ),
         Err(error @ MuxError::Io(_)) => SocketReport::for_file(
             path,
             &info,
-            State::Foreign,
+            Reason::CannotConnect,
             format!("cannot talk to it: {error}"),
         ),
     };
@@ -331,7 +435,7 @@ fn answered_for(path: &Path, info: &FileInfo, claimed: i32) -> Result<(), Box<So
         None => SocketReport::for_file(
             path,
             info,
-            State::Foreign,
+            Reason::NoSshOfYours,
             format!("it answers as master pid {claimed}, but {NO_HOLDER}"),
         ),
     };
@@ -341,27 +445,36 @@ fn answered_for(path: &Path, info: &FileInfo, claimed: i32) -> Result<(), Box<So
 
 /// A listener that accepted but gave no mux answer in time: hung if it is an ssh, foreign if
 /// something else listens there.
-fn unanswered(path: &Path, info: &FileInfo, why: &str) -> SocketReport {
+/// `reason` is why it is hung when the master is not seen to be stopped.
+fn unanswered(path: &Path, info: &FileInfo, reason: Reason, why: &str) -> SocketReport {
     let (listener, holder) = listener_and_holder(path, info);
     let mut report = match &holder {
         Some(process) if !process.is_ssh() => from_holder(path, info, process, "listening"),
         Some(process) => {
-            let state = if process.is_stopped() {
-                "is stopped"
+            let (reason, state) = if process.is_stopped() {
+                (Reason::MasterStopped, "is stopped")
             } else {
-                "does not answer"
+                (reason, "does not answer")
             };
             SocketReport {
                 pid: Some(process.pid),
                 ..SocketReport::for_file(
                     path,
                     info,
-                    State::Hung,
+                    reason,
                     format!("master pid {} {state}: {why}", process.pid),
                 )
             }
         }
-        None => SocketReport::for_file(path, info, State::Hung, format!("the listener {why}")),
+        // A listener no process of the user's holds is foreign, as status says; without the
+        // kernel's table, nothing is known of it but that it does not answer.
+        None if listener.is_some() => SocketReport::for_file(
+            path,
+            info,
+            Reason::NoSshOfYours,
+            format!("it {why}, and {NO_HOLDER}"),
+        ),
+        None => SocketReport::for_file(path, info, reason, format!("the listener {why}")),
     };
     report.listener = listener;
     report
@@ -379,7 +492,7 @@ fn not_a_master(path: &Path, info: &FileInfo, why: &str) -> SocketReport {
         ..SocketReport::for_file(
             path,
             info,
-            State::Foreign,
+            Reason::NotMux,
             format!("{who} does not speak the mux protocol: {why}"),
         )
     }
@@ -421,17 +534,17 @@ pub fn orphans(listeners: &ListenerTable, holders: &HashMap<u64, Vec<i32>>) -> V
         if leads_to_it(control_path) || leads_to_it(bound) {
             continue;
         }
-        let what = if fsentry::inspect(control_path).ok().flatten().is_some() {
-            "replaced by another"
+        let (reason, what) = if fsentry::inspect(control_path).ok().flatten().is_some() {
+            (Reason::SocketReplaced, "replaced by another")
         } else {
-            "deleted"
+            (Reason::SocketDeleted, "deleted")
         };
         found.push(SocketReport {
             pid: Some(process.pid),
             listener: Some(listener.socket),
             ..SocketReport::new(
                 Some(control_path.to_path_buf()),
-                State::Orphan,
+                reason,
                 format!(
                     "master pid {} still runs, but its socket was {what}",
                     process.pid
@@ -440,4 +553,77 @@ pub fn orphans(listeners: &ListenerTable, holders: &HashMap<u64, Vec<i32>>) -> V
         });
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Reason {
+        /// Every reason, in the order the README's table gives them.
+        pub const ALL: [Reason; 22] = [
+            Reason::Answered,
+            Reason::Listening,
+            Reason::RoundTrip,
+            Reason::NotExamined,
+            Reason::NoListener,
+            Reason::MasterStopped,
+            Reason::NoMuxAnswer,
+            Reason::AcceptQueueFull,
+            Reason::ProbeTimeout,
+            Reason::OtherOwner,
+            Reason::Symlink,
+            Reason::NotASocket,
+            Reason::CannotInspect,
+            Reason::NotSsh,
+            Reason::NoSshOfYours,
+            Reason::NotMux,
+            Reason::CannotConnect,
+            Reason::SocketDeleted,
+            Reason::SocketReplaced,
+            Reason::NothingThere,
+            Reason::ControlPathNone,
+            Reason::ControlMasterNo,
+        ];
+
+        /// The code, as JSON shows it.
+        pub fn code(self) -> String {
+            serde_json::to_value(self)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_string))
+                .unwrap_or_default()
+        }
+    }
+
+    /// The README's table of reasons is the documentation of the closed set: every code is
+    /// there, with its state, and nothing else is.
+    #[test]
+    fn the_readme_lists_every_reason_with_its_state() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("#### Reasons")
+            .nth(1)
+            .and_then(|rest| {
+                rest.split("\n\n")
+                    .find(|block| block.starts_with("| reason"))
+            })
+            .expect("the README has a table of reasons");
+        let rows: Vec<(&str, &str)> = table
+            .lines()
+            .skip(2)
+            .filter_map(|row| {
+                let mut cells = row.split('|').map(str::trim).skip(1);
+                Some((cells.next()?.trim_matches('`'), cells.next()?))
+            })
+            .collect();
+        let documented: Vec<(String, &str)> = Reason::ALL
+            .iter()
+            .map(|reason| (reason.code(), reason.state().as_str()))
+            .collect();
+        let rows: Vec<(String, &str)> = rows
+            .into_iter()
+            .map(|(code, state)| (code.to_string(), state))
+            .collect();
+        assert_eq!(rows, documented);
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::classify::{self, SocketReport, State};
+use crate::classify::{self, Reason, SocketReport, State};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::fsentry::FileInfo;
@@ -134,20 +134,25 @@ pub fn probe(
         Ok(()) => {
             let round_trip = started.elapsed();
             report.round_trip_ms = Some((round_trip.as_secs_f64() * 1e5).round() / 100.0);
-            report.detail = Some(format!(
-                "{detail}; the server answered in {:.1} ms",
-                round_trip.as_secs_f64() * 1e3
-            ));
+            report.recast(
+                Reason::RoundTrip,
+                format!(
+                    "{detail}; the server answered in {:.1} ms",
+                    round_trip.as_secs_f64() * 1e3
+                ),
+            );
             if let (Some(path), Some(pid)) = (&report.path, report.pid) {
                 state::record_working(path, pid, now);
             }
         }
         Err(MuxError::Timeout) => {
-            report.state = State::Unreachable;
-            report.detail = Some(format!(
-                "{detail}, but no round trip to the server completed in {:.1?}: its link is dead",
-                started.elapsed()
-            ));
+            report.recast(
+                Reason::ProbeTimeout,
+                format!(
+                    "{detail}, but no round trip to the server completed in {:.1?}: its link is dead",
+                    started.elapsed()
+                ),
+            );
         }
         // The master would not forward (ControlMaster ask, a refusal of its own): no proof
         // either way, so it stays live.

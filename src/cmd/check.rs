@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::classify::{self, SocketReport, State};
+use crate::classify::{self, Reason, SocketReport, State};
 use crate::cli::CheckArgs;
 use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
@@ -139,7 +139,7 @@ fn check_destination(
         None => {
             let mut report = SocketReport::new(
                 None,
-                State::Disabled,
+                Reason::ControlPathNone,
                 "ControlPath none: connection sharing is off for this destination",
             );
             report.destination = resolved.destination;
@@ -156,8 +156,10 @@ fn check_destination(
     );
     let (mut report, client) = classify::classify_active(path, deadline);
     if report.state == State::Absent && resolved.control_master == "false" {
-        report.state = State::Disabled;
-        report.detail = Some("ControlMaster no and no master is running".into());
+        report.recast(
+            Reason::ControlMasterNo,
+            "ControlMaster no and no master is running".into(),
+        );
     }
     report.destination = resolved.destination;
     report.alias = resolved.alias;

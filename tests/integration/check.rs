@@ -29,6 +29,7 @@ fn a_live_master_is_live() {
     let json = run.json();
     assert_eq!(json["schema"], 1);
     assert_eq!(json["state"], "live");
+    assert_eq!(json["reason"], "answered");
     assert_eq!(json["pid"], master.pid);
     assert_eq!(json["path"], master.path.to_str().unwrap());
     assert_eq!(json["alias"], "alpha");
@@ -82,6 +83,7 @@ fn no_socket_is_absent_and_ssh_can_go_ahead() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json = run.json();
     assert_eq!(json["state"], "absent");
+    assert_eq!(json["reason"], "nothing-there");
     assert_eq!(json["path"], env.control_path("alpha").to_str().unwrap());
     assert_eq!(json["pid"], serde_json::Value::Null);
 }
@@ -93,6 +95,7 @@ fn sharing_turned_off_is_disabled() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json = run.json();
     assert_eq!(json["state"], "disabled");
+    assert_eq!(json["reason"], "control-path-none");
     assert_eq!(json["path"], serde_json::Value::Null);
     assert_eq!(json["action"], "none");
 
@@ -100,6 +103,7 @@ fn sharing_turned_off_is_disabled() {
     let run = check_json(&env, &[], "nomaster");
     assert_eq!(run.code, 0);
     assert_eq!(run.json()["state"], "disabled");
+    assert_eq!(run.json()["reason"], "control-master-no");
     assert_eq!(
         run.json()["path"],
         env.control_path("nomaster").to_str().unwrap()
@@ -120,6 +124,7 @@ fn a_killed_master_leaves_a_stale_socket_that_fix_removes() {
     let run = check_json(&env, &[], "alpha");
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(run.json()["state"], "stale");
+    assert_eq!(run.json()["reason"], "no-listener");
     assert_eq!(run.json()["action"], "none");
     assert!(master.path.exists(), "check without --fix changes nothing");
 
@@ -155,6 +160,7 @@ fn a_stopped_master_is_hung_within_the_timeout_and_fix_ends_it() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     let json = run.json();
     assert_eq!(json["state"], "hung");
+    assert_eq!(json["reason"], "master-stopped");
     assert_eq!(json["pid"], master.pid);
     assert!(
         run.elapsed < Duration::from_millis(500 + 1000),
@@ -232,7 +238,12 @@ fn a_stopped_foreground_master_is_killed_by_fix_and_its_socket_removed() {
 
 /// Runs check and check --fix on something that is not the user's own control socket:
 /// foreign, exit 1, and nothing is touched.
-fn assert_foreign_and_untouched(env: &TestEnv, path: &Path, reason: &str) -> serde_json::Value {
+fn assert_foreign_and_untouched(
+    env: &TestEnv,
+    path: &Path,
+    code: &str,
+    reason: &str,
+) -> serde_json::Value {
     let before = fs::symlink_metadata(path).ok();
     let run = muxguard(
         env,
@@ -248,6 +259,7 @@ fn assert_foreign_and_untouched(env: &TestEnv, path: &Path, reason: &str) -> ser
     assert_eq!(run.code, 1, "{}", run.stdout);
     let json = run.json();
     assert_eq!(json["state"], "foreign", "{json}");
+    assert_eq!(json["reason"], code, "{json}");
     let detail = json["detail"].as_str().unwrap_or_default().to_string();
     assert!(
         detail.contains(reason),
@@ -283,24 +295,24 @@ fn things_that_are_not_a_socket_are_foreign_and_untouched() {
     let env = TestEnv::new();
     let file = env.cm_dir.join("regular");
     fs::write(&file, "not a socket").unwrap();
-    assert_foreign_and_untouched(&env, &file, "regular file");
+    assert_foreign_and_untouched(&env, &file, "not-a-socket", "regular file");
 
     let dir = env.cm_dir.join("directory");
     fs::create_dir(&dir).unwrap();
-    assert_foreign_and_untouched(&env, &dir, "directory");
+    assert_foreign_and_untouched(&env, &dir, "not-a-socket", "directory");
 
     // A symlink, even to a live master's socket, is not followed.
     let master = env.start_master("alpha");
     let link = env.cm_dir.join("link");
     symlink(&master.path, &link).unwrap();
-    assert_foreign_and_untouched(&env, &link, "symlink");
+    assert_foreign_and_untouched(&env, &link, "symlink", "symlink");
 
     // A symlink to a stale socket: --fix removes neither the link nor its target.
     let stale = env.cm_dir.join("stale-target");
     make_stale_socket(&stale);
     let link = env.cm_dir.join("link-to-stale");
     symlink(&stale, &link).unwrap();
-    assert_foreign_and_untouched(&env, &link, "symlink");
+    assert_foreign_and_untouched(&env, &link, "symlink", "symlink");
     assert!(stale.exists());
 }
 
@@ -314,28 +326,29 @@ fn another_users_socket_is_foreign_and_untouched() {
     let path = env.cm_dir.join("theirs");
     make_stale_socket(&path);
     nix::unistd::chown(&path, Some(65534.into()), Some(65534.into())).unwrap();
-    let json = assert_foreign_and_untouched(&env, &path, "not you");
+    let json = assert_foreign_and_untouched(&env, &path, "other-owner", "not you");
     assert!(json["detail"].as_str().unwrap().contains("65534"));
 }
 
 #[test]
 fn listeners_that_do_not_speak_the_protocol_are_foreign() {
     let env = TestEnv::new();
-    for (name, behaviour, reason) in [
-        ("garbage", Listener::Garbage, "mux protocol"),
+    for (name, behaviour, code, reason) in [
+        ("garbage", Listener::Garbage, "not-mux", "mux protocol"),
         (
             "closes",
             Listener::CloseImmediately,
+            "not-mux",
             "closed the connection",
         ),
-        ("huge", Listener::HugeLength, "over the protocol"),
-        ("wrong-hello", Listener::WrongHello, "version 99"),
+        ("huge", Listener::HugeLength, "not-mux", "over the protocol"),
+        ("wrong-hello", Listener::WrongHello, "not-mux", "version 99"),
         // Accepts and never answers: not ssh, so not a hung master either.
-        ("silent", Listener::Silent, "not ssh"),
+        ("silent", Listener::Silent, "not-ssh", "not ssh"),
     ] {
         let path = env.cm_dir.join(name);
         let _listener = spawn_listener(&path, behaviour);
-        let json = assert_foreign_and_untouched(&env, &path, reason);
+        let json = assert_foreign_and_untouched(&env, &path, code, reason);
         assert_eq!(
             json["pid"],
             std::process::id(),

@@ -113,6 +113,7 @@ fn a_listener_that_lies_about_being_a_master_is_foreign_to_check_as_to_status() 
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let json = run.json();
     assert_eq!(json["state"], "foreign", "{json}");
+    assert_eq!(json["reason"], "not-ssh", "{json}");
     assert_eq!(json["action"], "none");
     assert!(path.exists(), "a foreign socket is never touched");
     assert!(is_running(real.pid), "the master it named is left alone");
@@ -497,4 +498,134 @@ fn a_sweep_that_finds_another_running_leaves_at_once() {
         !stale.exists(),
         "with no other sweep running, the sweep sweeps"
     );
+}
+
+#[test]
+fn a_path_that_cannot_be_inspected_is_foreign() {
+    let env = TestEnv::new();
+    // A name longer than any file system takes: lstat fails with ENAMETOOLONG.
+    let path = env.cm_dir.join("n".repeat(300));
+    let run = muxguard(&env, &["check", "--json", "--path", path.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.json()["state"], "foreign");
+    assert_eq!(run.json()["reason"], "cannot-inspect");
+}
+
+/// A running master that answers no one: a client asked it for a stdio forwarding and never
+/// sent the descriptors, and the master waits for them, frozen for every other client.
+#[test]
+fn a_running_master_that_gives_no_answer_is_hung() {
+    let env = TestEnv::new();
+    let master = env.start_master("alpha");
+    let mut freezer = std::os::unix::net::UnixStream::connect(&master.path).unwrap();
+    let mut request = vec![0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 4];
+    // NEW_STDIO_FWD: type, request id, reserved "", host "127.0.0.1", port 0.
+    let mut body = vec![0x10, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
+    body.extend_from_slice(b"127.0.0.1");
+    body.extend_from_slice(&[0, 0, 0, 0]);
+    request.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    request.extend_from_slice(&body);
+    freezer.write_all(&request).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let path = master.path.to_str().unwrap();
+    let run = muxguard(
+        &env,
+        &["check", "--json", "--timeout", "500ms", "--path", path],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let json = run.json();
+    assert_eq!(json["state"], "hung", "{json}");
+    assert_eq!(json["reason"], "no-mux-answer", "{json}");
+    assert_eq!(json["pid"], master.pid);
+    assert!(
+        run.elapsed >= Duration::from_millis(500),
+        "{:?}",
+        run.elapsed
+    );
+    assert!(is_running(master.pid), "check without --fix ends nothing");
+
+    // Connections the frozen master never accepts fill its accept queue; then even a connect
+    // is refused for now (EAGAIN), which says as much as no answer.
+    let mut queued = Vec::new();
+    let full = (0..1000).any(|_| {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+        use std::os::fd::AsRawFd;
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        let refused = connect(fd.as_raw_fd(), &UnixAddr::new(&master.path).unwrap()).is_err();
+        queued.push(fd);
+        refused
+    });
+    assert!(full, "the accept queue filled up");
+    let run = muxguard(
+        &env,
+        &["check", "--json", "--timeout", "500ms", "--path", path],
+    );
+    let json = run.json();
+    assert_eq!(json["state"], "hung", "{json}");
+    assert_eq!(json["reason"], "accept-queue-full", "{json}");
+    drop(queued);
+    drop(freezer);
+}
+
+/// A listener on a socket file of the user's, held by a process of another user's (here
+/// `nobody`): no ssh of the user's listens there, and check says so as status does.
+#[test]
+fn a_listener_of_another_user_on_your_socket_is_foreign() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root to hand a listener to another user");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let env = TestEnv::new();
+    let path = env.cm_dir.join("held-by-nobody");
+    let listener = UnixListener::bind(&path).unwrap();
+    // Inherited by the child, which becomes nobody and holds it while it sleeps.
+    fcntl(&listener, FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())).unwrap();
+    let mut command = Command::new("sleep");
+    command.arg("30");
+    // SAFETY: setgid and setuid are async-signal-safe; nothing else runs before exec.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setgid(65534.into())?;
+            nix::unistd::setuid(65534.into())?;
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    env.track_pid(child.id() as i32);
+    drop(listener);
+
+    let status = status_json(&env, &["--dir", env.cm_dir.to_str().unwrap()]);
+    assert_eq!(
+        crate::common::cli::field_for(&status, &path, "state"),
+        "foreign"
+    );
+    assert_eq!(
+        crate::common::cli::field_for(&status, &path, "reason"),
+        "no-ssh-of-yours"
+    );
+    let run = muxguard(
+        &env,
+        &[
+            "check",
+            "--json",
+            "--timeout",
+            "300ms",
+            "--path",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.json()["state"], "foreign", "{}", run.stdout);
+    assert_eq!(run.json()["reason"], "no-ssh-of-yours");
+    assert!(path.exists(), "never touched");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

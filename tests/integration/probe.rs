@@ -27,6 +27,7 @@ fn a_healthy_master_answers_the_probe_and_stays_untouched() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     let json = run.json();
     assert_eq!(json["state"], "live");
+    assert_eq!(json["reason"], "round-trip");
     assert_eq!(json["pid"], master.pid);
     let round_trip = json["round_trip_ms"].as_f64().expect("a round-trip time");
     assert!(round_trip > 0.0 && round_trip < 1000.0, "{round_trip}");
@@ -77,6 +78,7 @@ fn a_dead_link_is_unreachable_under_probe_and_live_without() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     let json = run.json();
     assert_eq!(json["state"], "unreachable");
+    assert_eq!(json["reason"], "probe-timeout");
     assert_eq!(json["pid"], master.pid);
     assert_eq!(json["round_trip_ms"], Value::Null);
     assert!(

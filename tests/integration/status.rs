@@ -26,11 +26,13 @@ fn lists_each_state_with_its_master() {
     assert_eq!(status["schema"], 1);
     let entry = entry_for(&status, &live.path).expect("live master listed");
     assert_eq!(entry["state"], "live");
+    assert_eq!(entry["reason"], "listening");
     assert_eq!(entry["pid"], live.pid);
     assert!(entry["age_s"].as_u64().is_some());
 
     let entry = entry_for(&status, &killed.path).expect("stale socket listed");
     assert_eq!(entry["state"], "stale");
+    assert_eq!(entry["reason"], "no-listener");
     assert_eq!(entry["pid"], serde_json::Value::Null);
     // beta's ControlPath is %r@%h:%p: the destination is read back from the name.
     let user = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
@@ -44,6 +46,7 @@ fn lists_each_state_with_its_master() {
 
     let entry = entry_for(&status, &stopped.path).expect("hung master listed");
     assert_eq!(entry["state"], "hung");
+    assert_eq!(entry["reason"], "master-stopped");
     assert_eq!(entry["pid"], stopped.pid);
     assert!(entry["detail"].as_str().unwrap().contains("stopped"));
 
@@ -120,6 +123,7 @@ fn orphans_are_masters_whose_socket_was_deleted_or_replaced() {
     let status = status_json(&env, &[]);
     let entry = entry_for(&status, &first.path).expect("orphan listed");
     assert_eq!(entry["state"], "orphan");
+    assert_eq!(entry["reason"], "socket-deleted");
     assert_eq!(entry["pid"], first.pid);
     assert!(entry["detail"].as_str().unwrap().contains("deleted"));
 
@@ -143,6 +147,7 @@ fn orphans_are_masters_whose_socket_was_deleted_or_replaced() {
         .find(|e| e["state"] == "orphan")
         .expect("old one orphan");
     assert_eq!(orphan["pid"], first.pid);
+    assert_eq!(orphan["reason"], "socket-replaced");
     assert!(orphan["detail"].as_str().unwrap().contains("replaced"));
 }
 
