@@ -121,6 +121,29 @@ impl Reason {
     }
 }
 
+/// What a repair did to a socket, or why it did nothing: a closed set of codes, beside
+/// `action` in the JSON of `check --fix` and `clean`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The stale socket file was removed.
+    Removed,
+    /// It was gone before the repair got to it.
+    AlreadyGone,
+    /// A new socket had taken its place: that one was left alone.
+    ReplacedLeftAlone,
+    /// The master stopped listening and removed its socket; it exits when its sessions end.
+    StoppedListening,
+    /// The master exited when asked (TERMINATE, or SIGTERM).
+    Ended,
+    /// The master was killed (SIGKILL).
+    Killed,
+    /// Not the user's own control socket: never touched.
+    NotTouched,
+    /// The repair was tried and could not be done (`detail` says why).
+    Failed,
+}
+
 /// One socket as the contract's JSON shows it, plus what a repair needs to act safely.
 #[derive(Debug, Clone, Serialize)]
 pub struct SocketReport {
@@ -136,6 +159,9 @@ pub struct SocketReport {
     pub detail: Option<String>,
     /// Milliseconds a round trip through the master to the server took, when it was probed.
     pub round_trip_ms: Option<f64>,
+    /// What a repair did, where one was tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
     /// The file that was classified, so that a repair can make sure it acts on that same file.
     #[serde(skip)]
     pub file: Option<FileInfo>,
@@ -165,6 +191,7 @@ impl SocketReport {
             age_s: None,
             detail: Some(detail.into()),
             round_trip_ms: None,
+            outcome: None,
             file: None,
             listener: None,
         }
@@ -593,6 +620,47 @@ mod tests {
                 .and_then(|value| value.as_str().map(str::to_string))
                 .unwrap_or_default()
         }
+    }
+
+    const OUTCOMES: [Outcome; 8] = [
+        Outcome::Removed,
+        Outcome::AlreadyGone,
+        Outcome::ReplacedLeftAlone,
+        Outcome::StoppedListening,
+        Outcome::Ended,
+        Outcome::Killed,
+        Outcome::NotTouched,
+        Outcome::Failed,
+    ];
+
+    /// The first column of the README's table under `heading`.
+    fn documented_codes(heading: &str) -> Vec<&'static str> {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split(heading)
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").find(|block| block.starts_with('|')))
+            .unwrap_or_else(|| panic!("the README has a table under {heading}"));
+        table
+            .lines()
+            .skip(2)
+            .filter_map(|row| Some(row.split('|').nth(1)?.trim().trim_matches('`')))
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_lists_every_outcome() {
+        let codes: Vec<String> = OUTCOMES
+            .iter()
+            .map(|outcome| {
+                serde_json::to_value(outcome)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(documented_codes("#### Outcomes"), codes);
     }
 
     /// The README's table of reasons is the documentation of the closed set: every code is

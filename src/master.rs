@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::classify::{SocketReport, State};
+use crate::classify::{Outcome, SocketReport, State};
 use crate::deadline::Deadline;
 use crate::fsentry::{self, Removal};
 use crate::listeners::ListenerTable;
@@ -18,9 +18,9 @@ use crate::process::Owner;
 const GRACE: Duration = Duration::from_millis(300);
 /// How long SIGKILL may take to be seen.
 const KILL_WAIT: Duration = Duration::from_secs(1);
-/// How long SIGKILL gets to be seen even when the deadline has passed: the kernel acts on it at
-/// once (unless the process is stuck in an uninterruptible wait), and a kill that worked should
-/// not be reported as failed because the time ran out at that moment.
+/// How long each step gets when the deadline has passed: a signal is acted on at once (unless
+/// the process is stuck in an uninterruptible wait), and a master that went by itself, or a
+/// kill that worked, should not be taken for one that did not because the time ran out.
 const KILL_SEEN: Duration = Duration::from_millis(100);
 
 /// How to end a master that still answers.
@@ -40,15 +40,23 @@ pub enum Ending {
 /// any clean exit would unlink its path by name, and that path may hold a newer master's socket.
 /// Only an ssh process holding the socket's listener is ever signalled. Every wait is cut short
 /// at `deadline`: a master that has not done what it was asked by then gets the next signal,
-/// and the signals are sent however late it is. Returns what was done, or why nothing could be.
+/// and the signals are sent however late it is. Returns what was done and the words for it, or
+/// why nothing could be.
 pub fn end(
     report: &SocketReport,
     how: Ending,
     owner: Owner,
     deadline: Deadline,
-) -> Result<String, String> {
-    // Each step gets its grace, cut short by the deadline.
-    let grace = || deadline.or_sooner(GRACE);
+) -> Result<(Outcome, String), String> {
+    // Each step gets its grace, cut short by the deadline; once that has passed, still the
+    // moment a signalled master takes to exit, so that one that goes by itself is not killed.
+    let grace = || {
+        if deadline.has_passed() {
+            Deadline::after(KILL_SEEN)
+        } else {
+            deadline.or_sooner(GRACE)
+        }
+    };
     let no_process = || "its master process could not be found".to_string();
     let pid = report.pid.ok_or_else(no_process)?;
     let listener = report
@@ -62,40 +70,45 @@ pub fn end(
     let handle = ProcessHandle::open(pid, is_that_master)
         .map_err(|error| format!("cannot take hold of pid {pid}: {error}"))?;
     let signal_error = |error| format!("cannot signal pid {pid}: {error}");
-    let kill = || -> Result<&'static str, String> {
+    let kill = || -> Result<(Outcome, &'static str), String> {
         handle.signal(Signal::SIGKILL).map_err(signal_error)?;
         if handle.wait_exit(KILL_WAIT.min(deadline.remaining()).max(KILL_SEEN)) {
-            Ok("killed")
+            Ok((Outcome::Killed, "killed"))
         } else {
             Err(format!("pid {pid} did not exit after SIGKILL"))
         }
     };
 
     if report.state == State::Orphan {
-        return kill().map(|done| format!("{done} orphan master pid {pid}"));
+        return kill().map(|(outcome, done)| (outcome, format!("{done} orphan master pid {pid}")));
     }
     let answers = matches!(report.state, State::Live | State::Unreachable);
     let asked = answers && ask(report, how, grace());
-    let done = match (asked, how) {
+    let (outcome, done) = match (asked, how) {
         (true, Ending::StopListening) if socket_gone(report, grace()) => {
-            return Ok(format!(
-                "master pid {pid} stopped listening and removed its socket; it exits when its \
-                 open sessions end"
+            return Ok((
+                Outcome::StoppedListening,
+                format!(
+                    "master pid {pid} stopped listening and removed its socket; it exits when \
+                     its open sessions end"
+                ),
             ));
         }
-        (true, Ending::Terminate) if handle.wait_exit(grace().remaining()) => "ended",
+        (true, Ending::Terminate) if handle.wait_exit(grace().remaining()) => {
+            (Outcome::Ended, "ended")
+        }
         _ => {
             handle.signal(Signal::SIGTERM).map_err(signal_error)?;
             handle.signal(Signal::SIGCONT).map_err(signal_error)?;
             if handle.wait_exit(grace().remaining()) {
-                "ended"
+                (Outcome::Ended, "ended")
             } else {
                 kill()?
             }
         }
     };
     let (Some(path), Some(file)) = (&report.path, &report.file) else {
-        return Ok(format!("{done} master pid {pid}"));
+        return Ok((outcome, format!("{done} master pid {pid}")));
     };
     let removal = match fsentry::remove_if_same(path, file) {
         Ok(Removal::Removed) => "; removed its socket",
@@ -107,7 +120,7 @@ pub fn end(
             ));
         }
     };
-    Ok(format!("{done} master pid {pid}{removal}"))
+    Ok((outcome, format!("{done} master pid {pid}{removal}")))
 }
 
 /// Sends the master its request; true when it accepted before `deadline`.

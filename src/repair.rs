@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 
-use crate::classify::{SocketReport, State};
+use crate::classify::{Outcome, SocketReport, State};
 use crate::deadline::Deadline;
 use crate::fsentry::{self, Removal};
 use crate::master::{self, Ending};
@@ -33,28 +33,38 @@ pub struct NotRepaired;
 /// `deadline` for it to go by itself) and removes its socket. Says what happened in the report's
 /// detail. `Ok` with the action when the path is clear for the next ssh.
 pub fn repair(report: &mut SocketReport, deadline: Deadline) -> Result<Action, NotRepaired> {
-    let outcome = match (report.state, &report.path, &report.file) {
+    let done = match (report.state, &report.path, &report.file) {
         (State::Stale, Some(path), Some(file)) => match fsentry::remove_if_same(path, file) {
-            Ok(Removal::Removed) => Ok((Action::Removed, "removed".to_string())),
-            Ok(Removal::AlreadyGone) => Ok((Action::None, "someone else removed it".into())),
+            Ok(Removal::Removed) => Ok((Action::Removed, Outcome::Removed, "removed".into())),
+            Ok(Removal::AlreadyGone) => Ok((
+                Action::None,
+                Outcome::AlreadyGone,
+                "someone else removed it".into(),
+            )),
             Ok(Removal::Replaced) => Ok((
                 Action::None,
+                Outcome::ReplacedLeftAlone,
                 "a new socket took its place; left alone".into(),
             )),
-            Err(error) => Err(format!("cannot remove it: {error}")),
+            Err(error) => Err((Outcome::Failed, format!("cannot remove it: {error}"))),
         },
         (State::Hung | State::Unreachable, _, _) => {
             master::end(report, Ending::Terminate, Owner::Own, deadline)
-                .map(|done| (Action::Reset, done))
+                .map(|(outcome, done)| (Action::Reset, outcome, done))
+                .map_err(|why| (Outcome::Failed, why))
         }
-        (State::Foreign, _, _) => Err("not touched: it is not your own control socket".into()),
-        _ => Err("nothing to repair".into()),
+        (State::Foreign, _, _) => Err((
+            Outcome::NotTouched,
+            "not touched: it is not your own control socket".into(),
+        )),
+        _ => Err((Outcome::Failed, "nothing to repair".into())),
     };
     let detail = report.detail.take().unwrap_or_default();
-    let (result, said) = match outcome {
-        Ok((action, done)) => (Ok(action), done),
-        Err(why) => (Err(NotRepaired), why),
+    let (result, outcome, said) = match done {
+        Ok((action, outcome, said)) => (Ok(action), outcome, said),
+        Err((outcome, why)) => (Err(NotRepaired), outcome, why),
     };
+    report.outcome = Some(outcome);
     report.detail = Some(format!("{detail}; {said}"));
     result
 }

@@ -20,7 +20,7 @@ use crate::ssh;
 use crate::state::{self, StateFile};
 
 /// What a check found, and what `--fix` did about it.
-pub struct Outcome {
+pub struct Examined {
     pub report: SocketReport,
     pub action: Action,
     /// Whether ssh can go ahead now.
@@ -35,7 +35,7 @@ pub fn examine(
     mode: ProbeMode,
     fix: bool,
     deadline: Deadline,
-) -> Result<Outcome> {
+) -> Result<Examined> {
     // Read only when needed: `check --path` on a master that needs no probe decision skips it.
     let known = OnceCell::new();
     let (mut report, client, control_master) = match path {
@@ -53,7 +53,7 @@ pub fn examine(
         }
     }
     let ready = matches!(report.state, State::Live | State::Absent | State::Disabled);
-    let mut outcome = Outcome {
+    let mut outcome = Examined {
         report,
         action: Action::None,
         ready,
@@ -64,7 +64,7 @@ pub fn examine(
     Ok(outcome)
 }
 
-impl Outcome {
+impl Examined {
     /// Repairs what is broken, so that ssh can go ahead.
     pub fn fix(&mut self, deadline: Deadline) {
         let broken = matches!(
@@ -86,7 +86,7 @@ pub fn run(args: CheckArgs, deadline: Deadline) -> Result<ExitCode> {
     } else {
         ProbeMode::from_env()?
     };
-    let Outcome {
+    let Examined {
         report,
         action,
         ready,

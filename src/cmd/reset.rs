@@ -83,7 +83,7 @@ fn reset_one(
 ) -> std::result::Result<String, String> {
     match target.state {
         State::Live | State::Hung | State::Unreachable | State::Orphan => {
-            master::end(target, how, owner, deadline)
+            master::end(target, how, owner, deadline).map(|(_, done)| done)
         }
         State::Stale => match repair::repair(target, deadline) {
             Ok(_) => Ok("no master; removed its stale socket".into()),

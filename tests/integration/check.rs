@@ -141,6 +141,7 @@ fn a_killed_master_leaves_a_stale_socket_that_fix_removes() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.json()["state"], "stale");
     assert_eq!(run.json()["action"], "removed");
+    assert_eq!(run.json()["outcome"], "removed");
     assert!(!master.path.exists());
 
     // The next ssh builds a fresh master there.
@@ -233,6 +234,7 @@ fn a_stopped_foreground_master_is_killed_by_fix_and_its_socket_removed() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.json()["state"], "hung");
     assert_eq!(run.json()["action"], "reset");
+    assert_eq!(run.json()["outcome"], "ended");
     assert!(!master.path.exists());
 }
 
@@ -280,6 +282,7 @@ fn assert_foreign_and_untouched(
     );
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(run.json()["action"], "none");
+    assert_eq!(run.json()["outcome"], "not-touched");
     let after = fs::symlink_metadata(path).ok();
     assert_eq!(
         before.map(|m| std::os::unix::fs::MetadataExt::ino(&m)),

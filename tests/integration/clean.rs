@@ -40,6 +40,13 @@ fn removes_stale_sockets_and_keeps_everything_else() {
     let (code, json) = clean_json(&env, &["--dry-run"]);
     assert_eq!(code, 0);
     assert_eq!(action_for(&json, &killed.path), "would-remove");
+    // Nothing was done, so nothing came of it.
+    assert!(
+        entry_for(&json, &killed.path)
+            .unwrap()
+            .get("outcome")
+            .is_none()
+    );
     assert_eq!(
         action_for(&json, &stopped.path),
         "kept",
@@ -51,6 +58,7 @@ fn removes_stale_sockets_and_keeps_everything_else() {
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["schema"], 1);
     assert_eq!(action_for(&json, &killed.path), "removed");
+    assert_eq!(field_for(&json, &killed.path, "outcome"), "removed");
     assert_eq!(action_for(&json, &live.path), "kept");
     assert_eq!(action_for(&json, &stopped.path), "kept");
     assert_eq!(action_for(&json, &orphan.path), "kept");
@@ -127,6 +135,14 @@ fn probe_ends_hung_and_unreachable_masters() {
     assert_eq!(code, 0, "{json}");
     assert_eq!(action_for(&json, &stopped.path), "reset");
     assert_eq!(action_for(&json, &unreachable.path), "reset");
+    // A stopped master goes at SIGTERM (with SIGCONT). One whose server is frozen may not
+    // finish exiting in the moment left after the probe took the whole timeout: then SIGKILL.
+    assert_eq!(field_for(&json, &stopped.path, "outcome"), "ended");
+    let unreachable_outcome = field_for(&json, &unreachable.path, "outcome");
+    assert!(
+        ["ended", "killed"].contains(&unreachable_outcome.as_str()),
+        "{unreachable_outcome}"
+    );
     assert_eq!(action_for(&json, &live.path), "kept");
     crate::common::wait_until("both masters to be gone", Duration::from_secs(3), || {
         !is_running(stopped.pid) && !is_running(unreachable.pid)

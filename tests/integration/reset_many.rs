@@ -75,11 +75,12 @@ fn many_hung_masters_end_together_within_the_timeout() {
         );
     }
 
-    // clean --probe, the same way.
-    let (run, _) = end_stubborn_masters(&env, &["clean", "--probe"]);
-    assert!(
-        run.stdout.contains(&format!("reset {MASTERS} master(s)")),
-        "{}",
-        run.stdout
-    );
+    // clean --probe, the same way: each of them killed.
+    let (run, masters) = end_stubborn_masters(&env, &["clean", "--probe", "--json"]);
+    let json = run.json();
+    for master in &masters {
+        let entry = crate::common::cli::entry_for(&json, &master.path).expect("listed");
+        assert_eq!(entry["action"], "reset", "{entry}");
+        assert_eq!(entry["outcome"], "killed", "{entry}");
+    }
 }
