@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::durations;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "muxguard",
@@ -35,7 +37,7 @@ pub struct Cli {
         value_name = "DURATION",
         env = "MUXGUARD_TIMEOUT",
         default_value = "2s",
-        value_parser = parse_duration
+        value_parser = durations::parse_timeout
     )]
     pub timeout: Duration,
 }
@@ -336,79 +338,9 @@ fn existing_dir(text: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// The shortest `--timeout`: below it, a healthy master on a busy machine could miss the
-/// deadline and be taken for hung.
-const MIN_TIMEOUT: Duration = Duration::from_millis(10);
-const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// Parses `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds, from 10 ms to 1 hour.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration: use e.g. 500ms, 2s or 1.5s"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("unknown unit '{unit}' in '{text}': use ms, s or m")),
-    };
-    let in_range = seconds.is_finite()
-        && seconds >= MIN_TIMEOUT.as_secs_f64()
-        && seconds <= MAX_TIMEOUT.as_secs_f64();
-    if !in_range {
-        return Err(format!(
-            "'{text}' is out of range: a timeout is from 10ms to 1 hour"
-        ));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("3h").is_err());
-        assert!(parse_duration("").is_err());
-        assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
-        assert!(parse_duration("9ms").is_err());
-        assert!(parse_duration("0.0000001ms").is_err());
-        assert!(parse_duration("0.001").is_err());
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
-
-        /// Whatever the text: no panic, and what is accepted lies within the bounds.
-        #[test]
-        fn any_duration_text_is_parsed_or_refused(text in "\\PC{0,24}") {
-            if let Ok(duration) = parse_duration(&text) {
-                proptest::prop_assert!(duration >= MIN_TIMEOUT && duration <= MAX_TIMEOUT);
-            }
-        }
-
-        #[test]
-        fn numbers_with_units_are_parsed_or_refused(
-            number in "[0-9]{0,12}(\\.[0-9]{0,12})?",
-            unit in proptest::sample::select(vec!["", "ms", "s", "m", "h", "µs"]),
-        ) {
-            if let Ok(duration) = parse_duration(&format!("{number}{unit}")) {
-                proptest::prop_assert!(duration >= MIN_TIMEOUT && duration <= MAX_TIMEOUT);
-            }
-        }
-    }
 
     #[test]
     fn ssh_arguments_are_found_without_clap() {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cmd;
 pub mod deadline;
 mod discover;
+mod durations;
 pub mod error;
 mod fsentry;
 mod listeners;

