@@ -23,6 +23,7 @@
 //!
 //! A state file over MAX_FILE_BYTES is not read: it is replaced by a fresh one, with a warning.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -155,7 +156,7 @@ pub fn remember_answer(ssh_args: &[String], fingerprint: &str, answer: &Resolved
         saved: now(),
         answer: answer.clone(),
     };
-    update(|state| {
+    update(move |state| {
         state.resolved.insert(key, remembered);
         true
     });
@@ -168,8 +169,9 @@ pub fn record_working(path: &Path, pid: i32, snapshot: Snapshot) {
         at: now(),
         snapshot,
     };
-    update(|state| {
-        state.working.insert(path.to_path_buf(), seen);
+    let path = path.to_path_buf();
+    update(move |state| {
+        state.working.insert(path, seen);
         true
     });
 }
@@ -187,7 +189,8 @@ pub fn record_resolved(
         alias: alias.map(str::to_string),
         seen: now(),
     };
-    let up_to_date = |state: &StateFile| {
+    let path = path.to_path_buf();
+    let up_to_date = |state: &StateFile, path: &Path, seen: &Seen| {
         state.sockets.get(path).is_some_and(|known| {
             known.destination == seen.destination
                 && known.alias == seen.alias
@@ -195,23 +198,56 @@ pub fn record_resolved(
         })
     };
     // The common case is that nothing needs writing, and that needs no lock.
-    if up_to_date(known) {
+    if up_to_date(known, &path, &seen) {
         return;
     }
-    update(|state| {
-        if up_to_date(state) {
+    update(move |state| {
+        if up_to_date(state, &path, &seen) {
             return false;
         }
-        state.sockets.insert(path.to_path_buf(), seen.clone());
+        state.sockets.insert(path, seen);
         true
     });
 }
 
-/// Changes the state file, if there is a state directory to use; `change` returns whether it
-/// changed anything. Best effort: a failure to write is not the user's problem, so it is
-/// ignored.
-fn update(change: impl FnOnce(&mut StateFile) -> bool) {
-    if let Some(dir) = StateDir::find_or_create() {
+/// A change to the state: returns whether it changed anything.
+type Change = Box<dyn FnOnce(&mut StateFile) -> bool>;
+
+thread_local! {
+    /// The changes of the `batched` work under way on this thread, if any.
+    static BATCH: RefCell<Option<Vec<Change>>> = const { RefCell::new(None) };
+}
+
+/// Runs `work`, saving every change it makes to the state in one write at its end (one lock,
+/// one file replaced) rather than one write each: the first check of a new master makes three.
+pub fn batched<T>(work: impl FnOnce() -> T) -> T {
+    let outer = BATCH.with(|batch| batch.borrow_mut().replace(Vec::new()));
+    let result = work();
+    let changes = BATCH
+        .with(|batch| std::mem::replace(&mut *batch.borrow_mut(), outer))
+        .unwrap_or_default();
+    if !changes.is_empty() {
+        update(move |state| {
+            changes
+                .into_iter()
+                .fold(false, |changed, change| change(state) | changed)
+        });
+    }
+    result
+}
+
+/// Changes the state file, if there is a state directory to use, or adds the change to the
+/// batch under way. Best effort: a failure to write is not the user's problem, so it is ignored.
+fn update(change: impl FnOnce(&mut StateFile) -> bool + 'static) {
+    let change: Change = Box::new(change);
+    let change = BATCH.with(|batch| match batch.borrow_mut().as_mut() {
+        Some(pending) => {
+            pending.push(change);
+            None
+        }
+        None => Some(change),
+    });
+    if let (Some(change), Some(dir)) = (change, StateDir::find_or_create()) {
         let _ = dir.update(change);
     }
 }

@@ -28,8 +28,19 @@ pub struct Examined {
 }
 
 /// Classifies the socket at `path`, or the one `ssh_args` resolves to, probes its link when
-/// `mode` says so, and repairs it if `fix`.
+/// `mode` says so, and repairs it if `fix`. What it learns for the state file is saved in one
+/// write at the end.
 pub fn examine(
+    path: Option<&Path>,
+    ssh_args: &[OsString],
+    mode: ProbeMode,
+    fix: bool,
+    deadline: Deadline,
+) -> Result<Examined> {
+    state::batched(|| examine_now(path, ssh_args, mode, fix, deadline))
+}
+
+fn examine_now(
     path: Option<&Path>,
     ssh_args: &[OsString],
     mode: ProbeMode,

@@ -162,3 +162,66 @@ fn match_exec_is_asked_every_time() {
         assert_eq!(ssh.questions(), expected);
     }
 }
+
+/// The first check of a new master learns three things for the state file (the `ssh -G`
+/// answer, the path it resolved, that the master works) and writes them in one go: one lock,
+/// one file replaced. inotify counts the replacements.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_first_check_of_a_new_master_writes_the_state_file_once() {
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+
+    let env = TestEnv::new();
+    let _master = env.start_master("alpha");
+    let dir = env.state_dir.join("muxguard");
+    std::fs::create_dir_all(&dir).unwrap();
+    // SAFETY: inotify_init1 takes flags and returns a new fd or -1.
+    let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    assert!(raw >= 0, "inotify");
+    // SAFETY: a fresh fd that nothing else owns.
+    let inotify = unsafe { OwnedFd::from_raw_fd(raw) };
+    let watched = CString::new(dir.as_os_str().as_bytes()).unwrap();
+    // Creations and moves too, though only moves to state.json are counted: the kernel folds
+    // an event into the one before when the two are alike, and these keep them apart.
+    let mask = libc::IN_CREATE | libc::IN_MOVED_FROM | libc::IN_MOVED_TO;
+    // SAFETY: a valid inotify fd and a NUL-terminated path.
+    let watch = unsafe { libc::inotify_add_watch(inotify.as_raw_fd(), watched.as_ptr(), mask) };
+    assert!(watch >= 0, "inotify watch");
+
+    let run = crate::common::cli::check_json(&env, &[], "alpha");
+    assert_eq!(run.json()["state"], "live", "{}", run.stderr);
+
+    let mut events = [0u8; 8192];
+    // SAFETY: the buffer holds that many bytes.
+    let read = unsafe {
+        libc::read(
+            inotify.as_raw_fd(),
+            events.as_mut_ptr().cast(),
+            events.len(),
+        )
+    };
+    let mut replaced = 0;
+    let mut at = 0;
+    while read > 0 && at + 16 <= read as usize {
+        // struct inotify_event: wd, mask, cookie, len, then a name of len bytes.
+        let kind = u32::from_ne_bytes(events[at + 4..at + 8].try_into().unwrap());
+        let len = u32::from_ne_bytes(events[at + 12..at + 16].try_into().unwrap()) as usize;
+        let name = &events[at + 16..at + 16 + len];
+        let moved_in = kind & libc::IN_MOVED_TO != 0;
+        if moved_in && name.split(|&byte| byte == 0).next() == Some(b"state.json") {
+            replaced += 1;
+        }
+        at += 16 + len;
+    }
+    assert_eq!(
+        replaced, 1,
+        "state.json replaced {replaced} times by one check"
+    );
+    // And all three were saved.
+    let state = std::fs::read_to_string(dir.join("state.json")).unwrap();
+    for part in ["\"sockets\"", "\"resolved\"", "\"working\""] {
+        assert!(state.contains(part), "{part} in {state}");
+    }
+}
