@@ -205,6 +205,22 @@ impl SocketReport {
         }
     }
 
+    /// The same socket, with the destination and the name the user knows it by: attached
+    /// where they are learnt (discovery, `ssh -G`), and kept through every later look.
+    pub fn named(self, destination: Option<String>, alias: Option<String>) -> Self {
+        SocketReport {
+            destination,
+            alias,
+            ..self
+        }
+    }
+
+    /// Takes what a fresh look at the same socket found, keeping its names.
+    pub fn relook(&mut self, fresh: SocketReport) {
+        let (destination, alias) = (self.destination.take(), self.alias.take());
+        *self = fresh.named(destination, alias);
+    }
+
     /// Gives the socket another state, for `reason`, with what is known of it so far.
     pub fn recast(&mut self, reason: Reason, detail: String) {
         self.state = reason.state();

@@ -180,13 +180,11 @@ pub fn probe_all(sockets: &mut [SocketReport], deadline: Deadline) {
                 let Some(path) = report.path.clone() else {
                     return;
                 };
-                let (mut fresh, client) = classify::classify_active(&path, deadline);
-                fresh.destination = report.destination.take();
-                fresh.alias = report.alias.take();
+                let (fresh, client) = classify::classify_active(&path, deadline);
+                report.relook(fresh);
                 if let Some(mut client) = client {
-                    probe(&mut client, &mut fresh, deadline, now, None);
+                    probe(&mut client, report, deadline, now, None);
                 }
-                *report = fresh;
             });
         }
     });

@@ -30,10 +30,8 @@ pub fn survey(config: Option<&Path>, dirs: &[PathBuf]) -> Result<Vec<SocketRepor
     };
 
     // Each report carries what discovery knows of its destination.
-    let named = |mut report: SocketReport, candidate: &discover::Candidate| {
-        report.destination = candidate.destination.clone();
-        report.alias = candidate.alias.clone();
-        report
+    let named = |report: SocketReport, candidate: &discover::Candidate| {
+        report.named(candidate.destination.clone(), candidate.alias.clone())
     };
     let mut sockets = Vec::new();
     let mut own_sockets = Vec::new();
@@ -139,10 +137,8 @@ fn unexamined(discovery: &discover::Discovery, why: &str) -> Vec<SocketReport> {
         .iter()
         .filter_map(|(path, candidate)| {
             let info = classify::look(path).ok()?;
-            let mut report = classify::unexamined(path, &info, why);
-            report.destination = candidate.destination.clone();
-            report.alias = candidate.alias.clone();
-            Some(report)
+            let report = classify::unexamined(path, &info, why);
+            Some(report.named(candidate.destination.clone(), candidate.alias.clone()))
         })
         .collect()
 }

@@ -148,13 +148,12 @@ fn check_destination(
     let resolved = ssh::resolve(ssh_args, deadline, known)?;
     let path = match &resolved.control_path {
         None => {
-            let mut report = SocketReport::new(
+            let report = SocketReport::new(
                 None,
                 Reason::ControlPathNone,
                 "ControlPath none: connection sharing is off for this destination",
             );
-            report.destination = resolved.destination;
-            report.alias = resolved.alias;
+            let report = report.named(resolved.destination, resolved.alias);
             return Ok((report, None, Some(resolved.control_master)));
         }
         Some(path) => path,
@@ -172,8 +171,7 @@ fn check_destination(
             "ControlMaster no and no master is running".into(),
         );
     }
-    report.destination = resolved.destination;
-    report.alias = resolved.alias;
+    let report = report.named(resolved.destination, resolved.alias);
     Ok((report, client, Some(resolved.control_master)))
 }
 
