@@ -33,7 +33,8 @@ pub fn line(text: &str) -> crate::error::Result<()> {
 /// Says one line on stderr, prefixed `muxguard: `. A stderr that cannot be written to (closed,
 /// full) loses the line rather than failing the command.
 pub fn warn(message: &str) {
-    let _ = writeln!(io::stderr().lock(), "muxguard: {message}");
+    // Escaped here, once for every message: names and errors from outside end up in them.
+    let _ = writeln!(io::stderr().lock(), "muxguard: {}", escape(message));
 }
 
 /// Text from outside (file names, process names, what a listener said) as it may reach a

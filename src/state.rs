@@ -39,6 +39,7 @@ use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
 
 use crate::netstate::Snapshot;
+use crate::output;
 use crate::resolve_cache::Resolved;
 
 const SCHEMA: u32 = 1;
@@ -389,11 +390,11 @@ impl StateDir {
         let (mut state, starting_afresh) = match self.read() {
             Ok(state) => (state, false),
             Err(Oversized { bytes }) => {
-                eprintln!(
-                    "muxguard: ignoring {}: {bytes} bytes, over the {} MiB limit; starting afresh",
-                    self.file_path().display(),
+                output::warn(&format!(
+                    "ignoring {}: {bytes} bytes, over the {} MiB limit; starting afresh",
+                    output::path(&self.file_path()),
                     MAX_FILE_BYTES >> 20
-                );
+                ));
                 (StateFile::default(), true)
             }
         };

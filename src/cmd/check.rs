@@ -28,8 +28,7 @@ pub struct Examined {
 }
 
 /// Classifies the socket at `path`, or the one `ssh_args` resolves to, probes its link when
-/// `mode` says so, and repairs it if `fix`. What it learns for the state file is saved in one
-/// write at the end.
+/// `mode` says so, and repairs it if `fix`.
 pub fn examine(
     path: Option<&Path>,
     ssh_args: &[OsString],
@@ -37,32 +36,27 @@ pub fn examine(
     fix: bool,
     deadline: Deadline,
 ) -> Result<Examined> {
-    state::batched(|| examine_now(path, ssh_args, mode, fix, deadline))
-}
-
-fn examine_now(
-    path: Option<&Path>,
-    ssh_args: &[OsString],
-    mode: ProbeMode,
-    fix: bool,
-    deadline: Deadline,
-) -> Result<Examined> {
-    // Read only when needed: `check --path` on a master that needs no probe decision skips it.
-    let known = OnceCell::new();
-    let (mut report, client, control_master) = match path {
-        Some(path) => {
-            let (report, client) = classify::classify_active(path, deadline);
-            (report, client, None)
+    // What the look learns for the state file is saved in one write at its end.
+    let report = state::batched(|| -> Result<SocketReport> {
+        // Read only when needed: `check --path` on a master that needs no probe decision
+        // skips it.
+        let known = OnceCell::new();
+        let (mut report, client, control_master) = match path {
+            Some(path) => {
+                let (report, client) = classify::classify_active(path, deadline);
+                (report, client, None)
+            }
+            None => check_destination(ssh_args, deadline, known.get_or_init(StateFile::load))?,
+        };
+        if let Some(mut client) = client {
+            let asks = matches!(control_master.as_deref(), Some("ask" | "autoask"));
+            let state_file = || known.get_or_init(StateFile::load);
+            if let Some((why, now)) = probe::decide(mode, asks, &mut report, state_file) {
+                probe::probe(&mut client, &mut report, deadline, now, why.as_deref());
+            }
         }
-        None => check_destination(ssh_args, deadline, known.get_or_init(StateFile::load))?,
-    };
-    if let Some(mut client) = client {
-        let asks = matches!(control_master.as_deref(), Some("ask" | "autoask"));
-        let state_file = || known.get_or_init(StateFile::load);
-        if let Some((why, now)) = probe::decide(mode, asks, &mut report, state_file) {
-            probe::probe(&mut client, &mut report, deadline, now, why.as_deref());
-        }
-    }
+        Ok(report)
+    })?;
     let ready = matches!(report.state, State::Live | State::Absent | State::Disabled);
     let mut outcome = Examined {
         report,

@@ -63,7 +63,7 @@ pub fn run(args: ResetArgs, deadline: Deadline) -> Result<ExitCode> {
             Ok(done) => output::line(&format!("{}  {path}  {done}", style.state(target.state, 0)))?,
             Err(why) => {
                 failed = true;
-                output::warn(&format!("cannot reset {path}: {}", output::escape(&why)));
+                output::warn(&format!("cannot reset {path}: {why}"));
             }
         }
     }

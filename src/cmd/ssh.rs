@@ -121,7 +121,7 @@ fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
     if matches!(outcome.action, Action::Removed | Action::Reset) {
         let what = outcome.report.detail.unwrap_or_default();
         let state = outcome.report.state.as_str();
-        output::warn(&format!("{state} {path}: {}", output::escape(&what)));
+        output::warn(&format!("{state} {path}: {what}"));
     }
     Route::ThroughTheMaster
 }
