@@ -141,6 +141,31 @@ fn environment_references<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<&'a s
 mod tests {
     use super::*;
 
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// Where ssh's own command line puts `-F` is sshargs' to test; here, what the path becomes.
+    #[test]
+    fn the_config_file_option_is_made_absolute() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(config_file_argument(&args("host")), Some(None));
+        assert_eq!(
+            config_file_argument(&args("-F /a/b host")),
+            Some(Some(PathBuf::from("/a/b")))
+        );
+        assert_eq!(
+            config_file_argument(&args("-F /a -F rel host")),
+            Some(Some(cwd.join("rel")))
+        );
+        assert_eq!(
+            config_file_argument(&args("-F none host")),
+            Some(Some("none".into()))
+        );
+        assert_eq!(config_file_argument(&args("-Z host")), None);
+        assert_eq!(config_file_argument(&args("host -F")), None);
+    }
+
     fn directive(line: &str) -> Directive {
         let mut words = line.split_whitespace().map(str::to_string);
         Directive {
