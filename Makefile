@@ -5,7 +5,7 @@ CARGO ?= cargo
 
 # The suites that exercise what the `portable` feature swaps in (ending masters, the network
 # snapshot of auto probing, the mux client's socket): run a second time with it.
-PORTABLE_TESTS = check:: clean:: reset:: reset_many:: mux:: probe:: wrapper:: hostile::
+PORTABLE_TESTS = check:: clean:: reset:: reset_many:: mux:: probe:: wrapper:: hostile:: outcomes::
 # The targets `make lint` builds for besides this machine's: macOS (linted) and FreeBSD (built).
 LINT_TARGETS = x86_64-apple-darwin aarch64-apple-darwin
 CHECK_TARGETS = x86_64-unknown-freebsd

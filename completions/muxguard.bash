@@ -379,7 +379,7 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__reset)
-            opts="-F -h --kill --all --path --dir --timeout --help"
+            opts="-F -h --kill --json --all --path --dir --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

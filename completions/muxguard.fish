@@ -63,6 +63,7 @@ complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -s F -d 'ssh co
 complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l dir -d 'With --all: one more directory to look for control sockets in (repeatable)' -r -F
 complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l timeout -d 'How long the command may wait in all, from 10ms to 1h (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l kill -d 'End the master now, with its open sessions'
+complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l json -d 'Print one JSON object instead of lines of text'
 complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l all -d 'Every master found (as status finds them), orphans included'
 complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand ssh" -l timeout -d 'How long the command may wait in all, from 10ms to 1h (e.g. 500ms, 2s, 1.5s)' -r

@@ -144,39 +144,27 @@ pub enum Outcome {
     Failed,
 }
 
-/// One socket as the contract's JSON shows it, plus what a repair needs to act safely.
-#[derive(Debug, Clone, Serialize)]
+/// What classification found about one socket: its state and why, the evidence for it, and
+/// what a repair needs to act safely. The JSON view is made from it by `output::json`.
+#[derive(Debug, Clone)]
 pub struct SocketReport {
-    #[serde(serialize_with = "path_as_text")]
     pub path: Option<PathBuf>,
     pub state: State,
     /// Why it has its state.
     pub reason: Reason,
+    /// The master process (or the listener's, when it is not a master).
     pub pid: Option<i32>,
     pub destination: Option<String>,
     pub alias: Option<String>,
     pub age_s: Option<u64>,
-    pub detail: Option<String>,
+    /// The reason in words, for people.
+    pub detail: String,
     /// Milliseconds a round trip through the master to the server took, when it was probed.
     pub round_trip_ms: Option<f64>,
-    /// What a repair did, where one was tried.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<Outcome>,
     /// The file that was classified, so that a repair can make sure it acts on that same file.
-    #[serde(skip)]
     pub file: Option<FileInfo>,
     /// The listening socket's inode, to find and verify the master process.
-    #[serde(skip)]
     pub listener: Option<u64>,
-}
-
-/// JSON holds text: a path that is not (any bytes but `/` and NUL may name a file) is shown
-/// with U+FFFD in place of each byte that is not text, rather than failing the whole output.
-fn path_as_text<S: serde::Serializer>(path: &Option<PathBuf>, to: S) -> Result<S::Ok, S::Error> {
-    match path {
-        Some(path) => to.serialize_str(&path.to_string_lossy()),
-        None => to.serialize_none(),
-    }
 }
 
 impl SocketReport {
@@ -189,9 +177,8 @@ impl SocketReport {
             destination: None,
             alias: None,
             age_s: None,
-            detail: Some(detail.into()),
+            detail: detail.into(),
             round_trip_ms: None,
-            outcome: None,
             file: None,
             listener: None,
         }
@@ -225,7 +212,7 @@ impl SocketReport {
     pub fn recast(&mut self, reason: Reason, detail: String) {
         self.state = reason.state();
         self.reason = reason;
-        self.detail = Some(detail);
+        self.detail = detail;
     }
 }
 
@@ -647,25 +634,12 @@ mod tests {
             .to_string()
     }
 
-    /// The rows of the README's table under `heading`, each its first `columns` cells (code
-    /// quotes taken off).
+    /// The rows of the README's table under `heading`, each its first `columns` cells.
     fn readme_table(heading: &str, columns: usize) -> Vec<Vec<String>> {
-        let readme = include_str!("../README.md");
-        let table = readme
-            .split(heading)
-            .nth(1)
-            .and_then(|rest| rest.split("\n\n").find(|block| block.starts_with('|')))
-            .unwrap_or_else(|| panic!("the README has a table under {heading}"));
-        table
-            .lines()
-            .skip(2)
-            .map(|row| {
-                row.split('|')
-                    .skip(1)
-                    .take(columns)
-                    .map(|cell| cell.trim().trim_matches('`').to_string())
-                    .collect()
-            })
+        crate::readme::table(heading)
+            .into_iter()
+            .skip(1)
+            .map(|row| row[..columns].to_vec())
             .collect()
     }
 

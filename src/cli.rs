@@ -9,6 +9,15 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::durations;
+use crate::environment::Variable;
+use crate::error::{CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES};
+
+/// Read by clap, for `--timeout`.
+pub const TIMEOUT: Variable = Variable {
+    name: "MUXGUARD_TIMEOUT",
+    meaning: "How long a command may wait in all, as --timeout (default 2s; from 10ms to 1h). A \
+        watchdog ends a command still running a second after it (muxguard ssh then runs ssh).",
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,12 +28,14 @@ use crate::durations;
         muxguard finds control sockets, tells the truth about each one (live, stale, hung, \
         foreign, orphan) and repairs the broken ones, so that `ssh host` never hangs on a dead \
         master or fails on a socket left behind.",
-    after_help = "Examples:\n  muxguard status                 # every control socket and its state\n  \
+    after_help = format!(
+        "Examples:\n  muxguard status                 # every control socket and its state\n  \
         muxguard check --fix myhost     # repair the socket `ssh myhost` would use\n  \
         muxguard clean                  # remove the stale sockets\n  \
         eval \"$(muxguard init zsh)\"     # in ~/.zshrc: ssh repairs before it connects\n\n\
-        Exit codes: 0 success, 1 something is broken or could not be done, 2 usage or environment error.\n\
-        More: muxguard help COMMAND, man muxguard."
+        {}\nMore: muxguard help COMMAND, man muxguard.",
+        EXIT_CODES.sentence()
+    )
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,7 +46,7 @@ pub struct Cli {
         long,
         global = true,
         value_name = "DURATION",
-        env = "MUXGUARD_TIMEOUT",
+        env = TIMEOUT.name,
         default_value = "2s",
         value_parser = durations::parse_timeout
     )]
@@ -47,9 +58,10 @@ pub enum Command {
     /// Classify the control socket ssh would use for a command line, and optionally repair it
     #[command(
         override_usage = "muxguard check [OPTIONS] (--path SOCKET | SSH_ARGS...)",
-        after_help = "Examples:\n  muxguard check myhost\n  muxguard check --fix -- -p 2222 user@example.org\n  muxguard check --json --path ~/.ssh/cm/3f2a...\n\n\
-            Exit codes: 0 ssh can go ahead (live, absent, disabled, or repaired by --fix), \
-            1 the socket is broken and was not repaired, 2 usage or environment error."
+        after_help = format!(
+            "Examples:\n  muxguard check myhost\n  muxguard check --fix -- -p 2222 user@example.org\n  muxguard check --json --path ~/.ssh/cm/3f2a...\n\n{}",
+            CHECK_EXIT_CODES.sentence()
+        )
     )]
     Check(CheckArgs),
     /// List every control socket found, with its state
@@ -98,15 +110,17 @@ pub enum Command {
     Init(InitArgs),
     /// Find the connection-sharing mistakes in your ssh configuration
     #[command(
-        after_help = "Examples:\n  muxguard doctor\n  muxguard doctor --fix\n  muxguard doctor --json -F ~/.ssh/work_config\n\n\
-            Exit codes: 0 no errors or warnings, 1 findings, 2 usage or environment error. \
-            --fix changes only what is safe (it creates a missing ControlPath directory, mode \
+        after_help = format!(
+            "Examples:\n  muxguard doctor\n  muxguard doctor --fix\n  muxguard doctor --json -F ~/.ssh/work_config\n\n\
+            {} --fix changes only what is safe (it creates a missing ControlPath directory, mode \
             0700) and never edits your ssh config: it prints the lines to change.\n\n\
             --timeout is the budget of the whole command, not of each host: doctor asks ssh -G \
             about the defaults first, then up to 8 hosts at a time, and every host it has no \
             answer for when the time runs out is reported not-checked (a slow `Match exec` in \
             the ssh config is the usual cause). Run it again with a longer --timeout to check \
-            them."
+            them.",
+            DOCTOR_EXIT_CODES.sentence()
+        )
     )]
     Doctor(DoctorArgs),
     /// Print a completion script for a shell
@@ -246,6 +260,10 @@ pub struct ResetArgs {
     /// End the master now, with its open sessions
     #[arg(long)]
     pub kill: bool,
+
+    /// Print one JSON object instead of lines of text
+    #[arg(long)]
+    pub json: bool,
 
     /// Every master found (as status finds them), orphans included
     #[arg(long, conflicts_with_all = ["path", "ssh_args"])]

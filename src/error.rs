@@ -12,6 +12,63 @@ pub enum ExitCode {
     Usage = 2,
 }
 
+/// What the exit codes mean, in the words of `--help`, the man page and the README's table (a
+/// test holds it to them): for every command, and for the two that give 0 and 1 a sense of
+/// their own. `muxguard ssh` exits with ssh's status.
+pub struct ExitMeanings {
+    /// The commands these meanings are for.
+    pub commands: &'static str,
+    pub success: &'static str,
+    pub failure: &'static str,
+    pub usage: &'static str,
+}
+
+const USAGE_MEANING: &str = "usage or environment error, said in one line on stderr";
+
+pub const EXIT_CODES: ExitMeanings = ExitMeanings {
+    commands: "every command",
+    success: "success",
+    failure: "something is broken or could not be done",
+    usage: USAGE_MEANING,
+};
+
+pub const CHECK_EXIT_CODES: ExitMeanings = ExitMeanings {
+    commands: "check",
+    success: "ssh can go ahead now (live, absent, disabled, or repaired by --fix)",
+    failure: "the socket is broken and was not repaired",
+    usage: "usage or environment error (bad arguments, ssh -G failed, ssh not found)",
+};
+
+pub const DOCTOR_EXIT_CODES: ExitMeanings = ExitMeanings {
+    commands: "doctor",
+    success: "no problems found",
+    failure: "there are findings",
+    usage: USAGE_MEANING,
+};
+
+impl ExitMeanings {
+    pub fn of(&self, code: ExitCode) -> &'static str {
+        match code {
+            ExitCode::Success => self.success,
+            ExitCode::Failure => self.failure,
+            ExitCode::Usage => self.usage,
+        }
+    }
+
+    /// `Exit codes: 0 …, 1 …, 2 ….`
+    pub fn sentence(&self) -> String {
+        let codes: Vec<String> = ExitCode::ALL
+            .iter()
+            .map(|&code| format!("{} {}", code as u8, self.of(code)))
+            .collect();
+        format!("Exit codes: {}.", codes.join(", "))
+    }
+}
+
+impl ExitCode {
+    pub const ALL: [ExitCode; 3] = [ExitCode::Success, ExitCode::Failure, ExitCode::Usage];
+}
+
 impl From<ExitCode> for std::process::ExitCode {
     fn from(code: ExitCode) -> Self {
         std::process::ExitCode::from(code as u8)

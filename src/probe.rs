@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::classify::{self, Reason, SocketReport, State};
 use crate::deadline::Deadline;
 use crate::durations;
+use crate::environment::Variable;
 use crate::error::{Error, Result};
 use crate::fsentry::FileInfo;
 use crate::mux::{MuxClient, MuxError};
@@ -23,6 +24,13 @@ const YOUNG: Duration = Duration::from_secs(60);
 /// More time than this spent suspended counts as a suspend.
 const SUSPEND: Duration = Duration::from_secs(1);
 
+pub const PROBE: Variable = Variable {
+    name: "MUXGUARD_PROBE",
+    meaning: "auto (default), always or never: when check, and so muxguard ssh, proves the link \
+        to the server by itself. auto probes only after a suspend, a change of network, a reboot, \
+        or 10 minutes without seeing the master work.",
+};
+
 /// When `check` proves the link by itself (`MUXGUARD_PROBE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeMode {
@@ -34,12 +42,15 @@ pub enum ProbeMode {
 
 impl ProbeMode {
     pub fn from_env() -> Result<ProbeMode> {
-        match std::env::var("MUXGUARD_PROBE").as_deref() {
-            Err(_) | Ok("") | Ok("auto") => Ok(ProbeMode::Auto),
-            Ok("always") => Ok(ProbeMode::Always),
-            Ok("never") => Ok(ProbeMode::Never),
-            Ok(other) => Err(Error::Usage(format!(
-                "MUXGUARD_PROBE is '{other}': use auto, always or never"
+        let value = PROBE.read().unwrap_or_default();
+        match value.to_str() {
+            Some("" | "auto") => Ok(ProbeMode::Auto),
+            Some("always") => Ok(ProbeMode::Always),
+            Some("never") => Ok(ProbeMode::Never),
+            _ => Err(Error::Usage(format!(
+                "{} is '{}': use auto, always or never",
+                PROBE.name,
+                value.to_string_lossy()
             ))),
         }
     }
@@ -93,10 +104,9 @@ pub fn decide<'a>(
     }
     if asks {
         if mode == ProbeMode::Always {
-            let detail = report.detail.take().unwrap_or_default();
-            report.detail = Some(format!(
-                "{detail}; not probed: ControlMaster ask would ask you to confirm"
-            ));
+            report
+                .detail
+                .push_str("; not probed: ControlMaster ask would ask you to confirm");
         }
         return None;
     }
@@ -130,7 +140,7 @@ pub fn probe(
 ) {
     let started = Instant::now();
     let answer = client.probe_server(deadline);
-    let detail = report.detail.take().unwrap_or_default();
+    let detail = std::mem::take(&mut report.detail);
     match answer {
         Ok(()) => {
             let round_trip = started.elapsed();
@@ -158,11 +168,11 @@ pub fn probe(
         // The master would not forward (ControlMaster ask, a refusal of its own): no proof
         // either way, so it stays live.
         Err(error) => {
-            report.detail = Some(format!("{detail}; the link could not be probed: {error}"));
+            report.detail = format!("{detail}; the link could not be probed: {error}");
         }
     }
-    if let (Some(why), Some(detail)) = (why, &mut report.detail) {
-        detail.push_str(&format!(" (probed: {why})"));
+    if let Some(why) = why {
+        report.detail.push_str(&format!(" (probed: {why})"));
     }
 }
 

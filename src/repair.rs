@@ -1,5 +1,5 @@
 //! Repairing one broken socket so that the next ssh builds a fresh master: shared by
-//! `check --fix` and `clean`.
+//! `check --fix`, `clean` and `reset`.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -25,48 +25,71 @@ pub enum Action {
     WouldReset,
 }
 
-/// The socket could not be repaired; the report's detail says why.
-#[derive(Debug)]
-pub struct NotRepaired;
+/// What a repair did to one socket, or why it did nothing.
+#[derive(Debug, Clone)]
+pub struct Repair {
+    /// What was done, as the JSON says it.
+    pub action: Action,
+    pub outcome: Outcome,
+    /// The outcome in words, for people.
+    pub said: String,
+}
+
+impl Repair {
+    fn done(action: Action, outcome: Outcome, said: impl Into<String>) -> Self {
+        Repair {
+            action,
+            outcome,
+            said: said.into(),
+        }
+    }
+
+    fn refused(outcome: Outcome, why: impl Into<String>) -> Self {
+        Repair::done(Action::None, outcome, why)
+    }
+
+    /// Whether the path is clear for the next ssh: the broken socket is gone (or another
+    /// master's took its place).
+    pub fn cleared(&self) -> bool {
+        !matches!(self.outcome, Outcome::NotTouched | Outcome::Failed)
+    }
+}
 
 /// Removes a stale socket, or ends a hung or unreachable master (waiting no later than
-/// `deadline` for it to go by itself) and removes its socket. Says what happened in the report's
-/// detail. `Ok` with the action when the path is clear for the next ssh.
-pub fn repair(report: &mut SocketReport, deadline: Deadline) -> Result<Action, NotRepaired> {
-    let done = match (report.state, &report.path, &report.file) {
+/// `deadline` for it to go by itself) and removes its socket.
+pub fn repair(report: &SocketReport, deadline: Deadline) -> Repair {
+    match (report.state, &report.path, &report.file) {
         (State::Stale, Some(path), Some(file)) => match fsentry::remove_if_same(path, file) {
-            Ok(Removal::Removed) => Ok((Action::Removed, Outcome::Removed, "removed".into())),
-            Ok(Removal::AlreadyGone) => Ok((
+            Ok(Removal::Removed) => Repair::done(Action::Removed, Outcome::Removed, "removed"),
+            Ok(Removal::AlreadyGone) => Repair::done(
                 Action::None,
                 Outcome::AlreadyGone,
-                "someone else removed it".into(),
-            )),
-            Ok(Removal::Replaced) => Ok((
+                "someone else removed it",
+            ),
+            Ok(Removal::Replaced) => Repair::done(
                 Action::None,
                 Outcome::ReplacedLeftAlone,
-                "a new socket took its place; left alone".into(),
-            )),
-            Err(error) => Err((Outcome::Failed, format!("cannot remove it: {error}"))),
+                "a new socket took its place; left alone",
+            ),
+            Err(error) => Repair::refused(Outcome::Failed, format!("cannot remove it: {error}")),
         },
         (State::Hung | State::Unreachable, _, _) => {
-            master::end(report, Ending::Terminate, Owner::Own, deadline)
-                .map(|(outcome, done)| (Action::Reset, outcome, done))
-                .map_err(|why| (Outcome::Failed, why))
+            end_master(report, Ending::Terminate, Owner::Own, deadline)
         }
-        (State::Foreign, _, _) => Err((
+        (State::Foreign, _, _) => Repair::refused(
             Outcome::NotTouched,
-            "not touched: it is not your own control socket".into(),
-        )),
-        _ => Err((Outcome::Failed, "nothing to repair".into())),
-    };
-    let detail = report.detail.take().unwrap_or_default();
-    let (result, outcome, said) = match done {
-        Ok((action, outcome, said)) => (Ok(action), outcome, said),
-        Err((outcome, why)) => (Err(NotRepaired), outcome, why),
-    };
-    report.outcome = Some(outcome);
-    report.detail = Some(format!("{detail}; {said}"));
-    result
+            "not touched: it is not your own control socket",
+        ),
+        _ => Repair::refused(Outcome::Failed, "nothing to repair"),
+    }
+}
+
+/// Ends the master behind `report` (see `master::end`).
+pub fn end_master(report: &SocketReport, how: Ending, owner: Owner, deadline: Deadline) -> Repair {
+    match master::end(report, how, owner, deadline) {
+        Ok((outcome, said)) => Repair::done(Action::Reset, outcome, said),
+        Err(why) => Repair::refused(Outcome::Failed, why),
+    }
 }
 
 /// How many items `each_at_once` works on together: enough for many hung masters to end in one
@@ -103,4 +126,96 @@ pub fn each_at_once<T: Send, R: Send>(
     done.into_iter()
         .map(|(_, item, said)| (item, said))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
+
+    use super::*;
+    use crate::classify::{self, Reason};
+    use crate::listeners::ListenerTable;
+
+    /// A socket file with nothing listening on it, as a master that died leaves behind. Bound
+    /// but never listening, so that no child process forked meanwhile can keep it answering.
+    fn stale_socket(path: &Path) {
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &UnixAddr::new(path).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// The stale socket at `path`, classified as every command does.
+    fn classified(path: &Path) -> SocketReport {
+        let info = classify::look(path).unwrap();
+        let report = classify::classify_passive(
+            path,
+            &info,
+            &ListenerTable::load().unwrap(),
+            &HashMap::new(),
+        );
+        assert_eq!(report.reason, Reason::NoListener, "{report:?}");
+        report
+    }
+
+    fn soon() -> Deadline {
+        Deadline::after(Duration::from_secs(1))
+    }
+
+    #[test]
+    fn a_stale_socket_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stale");
+        stale_socket(&path);
+        let repair = repair(&classified(&path), soon());
+        assert_eq!(repair.outcome, Outcome::Removed);
+        assert_eq!(repair.action, Action::Removed);
+        assert!(repair.cleared());
+        assert!(!path.exists());
+    }
+
+    /// Another cleaner (a second shell's hook, a script) removed it between the look and the
+    /// repair: the way is clear, and nothing was done.
+    #[test]
+    fn a_socket_removed_meanwhile_is_already_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stale");
+        stale_socket(&path);
+        let report = classified(&path);
+        std::fs::remove_file(&path).unwrap();
+        let repair = repair(&report, soon());
+        assert_eq!(repair.outcome, Outcome::AlreadyGone);
+        assert_eq!(repair.action, Action::None);
+        assert!(repair.cleared());
+    }
+
+    /// A new master bound the path between the look and the repair: its socket is not the file
+    /// that was classified, and stays.
+    #[test]
+    fn a_socket_replaced_meanwhile_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stale");
+        stale_socket(&path);
+        let report = classified(&path);
+        std::fs::remove_file(&path).unwrap();
+        let newer = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let repair = repair(&report, soon());
+        assert_eq!(repair.outcome, Outcome::ReplacedLeftAlone);
+        assert_eq!(repair.action, Action::None);
+        assert!(repair.cleared());
+        assert!(path.exists());
+        drop(newer);
+    }
 }

@@ -38,11 +38,17 @@ use nix::sys::stat::{Mode, fstat, mkdirat};
 use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
 
+use crate::environment::Variable;
 use crate::netstate::Snapshot;
 use crate::output;
 use crate::resolve_cache::Resolved;
 
 const SCHEMA: u32 = 1;
+
+pub const XDG_STATE_HOME: Variable = Variable {
+    name: "XDG_STATE_HOME",
+    meaning: "Where the state file is kept, in muxguard/ (default ~/.local/state; see FILES).",
+};
 /// Entries not seen for this long are dropped.
 const FORGET_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 const MAX_ENTRIES: usize = 1000;
@@ -302,7 +308,8 @@ impl StateDir {
 
     /// The base directory, and the names from there down to the state directory.
     fn location() -> Option<(PathBuf, &'static [&'static str])> {
-        let xdg_state_home = std::env::var_os("XDG_STATE_HOME")
+        let xdg_state_home = XDG_STATE_HOME
+            .read()
             .map(PathBuf::from)
             .filter(|dir| dir.is_absolute());
         match xdg_state_home {

@@ -3,23 +3,21 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
-
 use crate::classify::{SocketReport, State};
 use crate::cli::CleanArgs;
 use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
-use crate::output::{self, SCHEMA, Style};
+use crate::output::{self, Style, json};
 use crate::probe;
-use crate::repair::{self, Action, NotRepaired};
+use crate::repair::{self, Action, Repair};
 use crate::state;
 use crate::survey;
 
-#[derive(Serialize)]
+/// One socket, what was done to it, and the repair where one was tried.
 struct Cleaned {
-    #[serde(flatten)]
     socket: SocketReport,
     action: Action,
+    repair: Option<Repair>,
 }
 
 pub fn run(args: CleanArgs, deadline: Deadline) -> Result<ExitCode> {
@@ -33,38 +31,37 @@ pub fn run(args: CleanArgs, deadline: Deadline) -> Result<ExitCode> {
         probe::probe_all(&mut sockets, deadline);
     }
     // All at once (with --probe, many hung masters take one grace period, not one each).
-    let mut failed = Vec::new();
     let cleaned: Vec<Cleaned> =
         repair::each_at_once(sockets, |socket| clean_one(socket, &args, deadline))
             .into_iter()
-            .map(|(socket, action)| {
-                if action.is_err() {
-                    failed.push(socket.path.clone());
-                }
-                Cleaned {
-                    socket,
-                    action: action.unwrap_or(Action::Kept),
-                }
+            .map(|(socket, (action, repair))| Cleaned {
+                socket,
+                action,
+                repair,
             })
             .collect();
+    // The repairs tried that could not clear the way, with why.
+    let failed: Vec<(&SocketReport, &Repair)> = cleaned
+        .iter()
+        .filter_map(|c| Some((&c.socket, c.repair.as_ref()?)))
+        .filter(|(_, repair)| !repair.cleared())
+        .collect();
 
     output::written(if args.json {
-        #[derive(Serialize)]
-        struct CleanJson<'a> {
-            schema: u32,
-            sockets: &'a [Cleaned],
-        }
-        output::print_json(&CleanJson {
-            schema: SCHEMA,
-            sockets: &cleaned,
-        })
+        json::print_sockets(
+            cleaned
+                .iter()
+                .map(|c| json::SocketJson::acted_on(&c.socket, c.action, c.repair.as_ref()))
+                .collect(),
+        )
     } else if args.quiet {
         Ok(())
     } else {
         print_lines(&cleaned)
     })?;
-    for path in failed.iter().flatten() {
-        output::warn(&format!("could not clean {}", output::path(path)));
+    for (socket, repair) in &failed {
+        let path = socket.path.as_deref().map(output::path).unwrap_or_default();
+        output::warn(&format!("could not clean {path}: {}", repair.said));
     }
     Ok(if failed.is_empty() {
         ExitCode::Success
@@ -73,26 +70,30 @@ pub fn run(args: CleanArgs, deadline: Deadline) -> Result<ExitCode> {
     })
 }
 
-/// What to do with one socket, done (or, with --dry-run, said).
+/// What to do with one socket, done (or, with --dry-run, said), and the repair when one was
+/// tried.
 fn clean_one(
-    socket: &mut SocketReport,
+    socket: &SocketReport,
     args: &CleanArgs,
     deadline: Deadline,
-) -> std::result::Result<Action, NotRepaired> {
+) -> (Action, Option<Repair>) {
     let ends_master = matches!(socket.state, State::Hung | State::Unreachable);
     if socket.state != State::Stale && !(args.probe && ends_master) {
-        return Ok(Action::Kept);
+        return (Action::Kept, None);
     }
     if args.dry_run {
-        return Ok(match socket.state {
+        let planned = match socket.state {
             State::Stale => Action::WouldRemove,
             _ => Action::WouldReset,
-        });
+        };
+        return (planned, None);
     }
-    match repair::repair(socket, deadline)? {
-        Action::None => Ok(Action::Kept),
-        action => Ok(action),
-    }
+    let repair = repair::repair(socket, deadline);
+    let action = match repair.action {
+        Action::None => Action::Kept,
+        action => action,
+    };
+    (action, Some(repair))
 }
 
 /// One line for each socket acted on or worth a word, then the counts.
@@ -100,7 +101,12 @@ fn print_lines(cleaned: &[Cleaned]) -> io::Result<()> {
     let style = Style::for_stdout();
     let mut out = io::stdout().lock();
     let count = |action: Action| cleaned.iter().filter(|c| c.action == action).count();
-    for Cleaned { socket, action } in cleaned {
+    for Cleaned {
+        socket,
+        action,
+        repair,
+    } in cleaned
+    {
         let verb = match (action, socket.state) {
             (Action::Removed, _) => "removed",
             (Action::Reset, _) => "reset",
@@ -111,7 +117,8 @@ fn print_lines(cleaned: &[Cleaned]) -> io::Result<()> {
             _ => continue,
         };
         let path = socket.path.as_deref().map(output::path).unwrap_or_default();
-        let detail = output::escape(socket.detail.as_deref().unwrap_or_default());
+        let detail = output::detail(socket, repair.as_ref());
+        let detail = output::escape(&detail);
         writeln!(
             out,
             "{verb}  {}  {path}  {}",

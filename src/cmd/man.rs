@@ -6,9 +6,13 @@ use std::io::{self, Write};
 use clap::CommandFactory;
 use roff::{Roff, bold, roman};
 
-use crate::cli::{Cli, ManArgs};
-use crate::error::{Error, ExitCode, Result};
+use crate::cli::{self, Cli, ManArgs};
+use crate::environment::Variable;
+use crate::error::{CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES, Error, ExitCode, Result};
+use crate::hooks;
 use crate::output;
+use crate::probe;
+use crate::state;
 
 const STATES: [(&str, &str); 8] = [
     (
@@ -42,31 +46,16 @@ const STATES: [(&str, &str); 8] = [
     ),
 ];
 
-const ENVIRONMENT: [(&str, &str); 6] = [
-    (
-        "MUXGUARD_TIMEOUT",
-        "How long a command may wait in all, as --timeout (default 2s; from 10ms to 1h). A watchdog ends a command still running a second after it (muxguard ssh then runs ssh).",
-    ),
-    (
-        "MUXGUARD_PROBE",
-        "auto (default), always or never: when check, and so muxguard ssh, proves the link to the server by itself. auto probes only after a suspend, a change of network, a reboot, or 10 minutes without seeing the master work.",
-    ),
-    (
-        "MUXGUARD_DISABLE",
-        "1 turns the shell hooks and muxguard ssh into plain ssh.",
-    ),
-    (
-        "MUXGUARD_SWEEP_INTERVAL",
-        "Seconds between the prompt hook's sweeps (default 60; 0 sweeps at every prompt; off never sweeps).",
-    ),
-    (
-        "MUXGUARD_WRAP_TOOLS",
-        "1, when the shell integration loads, wraps scp, sftp and rsync too.",
-    ),
-    (
-        "NO_COLOR",
-        "Set and not empty: no colour, even on a terminal.",
-    ),
+/// Every environment variable muxguard or its shell integration reads, as defined where it is
+/// read.
+pub(crate) const ENVIRONMENT: [&Variable; 7] = [
+    &cli::TIMEOUT,
+    &probe::PROBE,
+    &hooks::DISABLE,
+    &hooks::SWEEP_INTERVAL,
+    &hooks::WRAP_TOOLS,
+    &output::NO_COLOR,
+    &state::XDG_STATE_HOME,
 ];
 
 pub fn run(args: ManArgs) -> Result<ExitCode> {
@@ -104,18 +93,19 @@ fn render(out: &mut dyn Write) -> io::Result<()> {
             .text([roman(meaning)]);
     }
     roff.control("SH", ["EXIT STATUS"]);
-    roff.text([roman(
-        "check: 0 ssh can go ahead now (live, absent, disabled, or repaired by --fix); 1 the socket is \
-         broken and was not repaired; 2 usage or environment error (bad arguments, ssh -G failed, \
-         ssh not found), said in one line on stderr. Every other command: 0 success, 1 something \
-         could not be done (doctor: there are findings), 2 usage or environment error. \
-         muxguard ssh exits with ssh's own status.",
-    )]);
-    roff.control("SH", ["ENVIRONMENT"]);
-    for (name, meaning) in ENVIRONMENT {
+    for meanings in [EXIT_CODES, CHECK_EXIT_CODES, DOCTOR_EXIT_CODES] {
         roff.control("TP", [])
-            .text([bold(name)])
-            .text([roman(meaning)]);
+            .text([bold(meanings.commands)])
+            .text([roman(meanings.sentence())]);
+    }
+    roff.control("TP", [])
+        .text([bold("ssh")])
+        .text([roman("muxguard ssh exits with ssh's own status.")]);
+    roff.control("SH", ["ENVIRONMENT"]);
+    for variable in ENVIRONMENT {
+        roff.control("TP", [])
+            .text([bold(variable.name)])
+            .text([roman(variable.meaning)]);
     }
     roff.control("SH", ["FILES"]);
     roff.control("TP", []).text([bold("$XDG_STATE_HOME/muxguard/state.json")]).text([roman(
@@ -142,4 +132,94 @@ fn render(out: &mut dyn Write) -> io::Result<()> {
     }
     roff.to_writer(out)?;
     man.render_version_section(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::readme;
+
+    /// Every `MUXGUARD_…` name in `text`.
+    fn muxguard_names(text: &str) -> BTreeSet<String> {
+        text.match_indices("MUXGUARD_")
+            .map(|(at, _)| {
+                text[at..]
+                    .chars()
+                    .take_while(|&c| c.is_ascii_uppercase() || c == '_')
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// What a user reads: the README, every `--help`, the man page, and the shell scripts.
+    fn everything_users_read() -> Vec<(String, String)> {
+        let mut texts = vec![
+            ("the README".to_string(), readme::README.to_string()),
+            ("the bash script".into(), hooks::BASH.into()),
+            ("the zsh script".into(), hooks::ZSH.into()),
+            ("the fish script".into(), hooks::FISH.into()),
+        ];
+        let mut page = Vec::new();
+        render(&mut page).unwrap();
+        texts.push(("the man page".into(), String::from_utf8(page).unwrap()));
+        let mut command = Cli::command();
+        command.build();
+        texts.push(("--help".into(), command.render_long_help().to_string()));
+        for sub in command.get_subcommands_mut() {
+            let help = sub.render_long_help().to_string();
+            texts.push((format!("{} --help", sub.get_name()), help));
+        }
+        texts
+    }
+
+    /// The man page lists the variables from their definitions; nothing anyone reads names one
+    /// that is not defined (a renamed or removed variable left behind in a text).
+    #[test]
+    fn only_defined_variables_are_named() {
+        let defined: BTreeSet<String> = ENVIRONMENT
+            .iter()
+            .map(|variable| variable.name.to_string())
+            .collect();
+        for (what, text) in everything_users_read() {
+            for name in muxguard_names(&text) {
+                assert!(
+                    defined.contains(&name),
+                    "{what} names {name}, which is not defined"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_variable() {
+        let documented = readme::section("### Options and environment");
+        for variable in ENVIRONMENT {
+            assert!(
+                documented.contains(&format!("`{}", variable.name)),
+                "the README's Options and environment do not say what {} does",
+                variable.name
+            );
+        }
+    }
+
+    /// The README's table of exit codes is the one `--help` and the man page make.
+    #[test]
+    fn the_readme_exit_codes_are_the_codes() {
+        let all = [EXIT_CODES, CHECK_EXIT_CODES, DOCTOR_EXIT_CODES];
+        let mut expected = vec![
+            ["code"]
+                .into_iter()
+                .chain(all.iter().map(|meanings| meanings.commands))
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        ];
+        for code in ExitCode::ALL {
+            let mut row = vec![(code as u8).to_string()];
+            row.extend(all.iter().map(|meanings| meanings.of(code).to_string()));
+            expected.push(row);
+        }
+        assert_eq!(readme::table("### Exit codes"), expected);
+    }
 }

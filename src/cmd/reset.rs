@@ -1,18 +1,19 @@
 //! `muxguard reset`: ends a master so that the next ssh builds a fresh one.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use nix::unistd::Uid;
 
-use crate::classify::{SocketReport, State};
+use crate::classify::{Outcome, Reason, SocketReport, State};
 use crate::cli::ResetArgs;
 use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
-use crate::master::{self, Ending};
-use crate::output::{self, Style};
+use crate::master::Ending;
+use crate::output::{self, Style, json};
 use crate::process::Owner;
-use crate::repair::{self, NotRepaired};
+use crate::repair::{self, Action, Repair};
 use crate::ssh;
 use crate::state::StateFile;
 use crate::survey;
@@ -37,34 +38,39 @@ pub fn run(args: ResetArgs, deadline: Deadline) -> Result<ExitCode> {
             .collect()
     } else {
         let path = match &args.path {
-            Some(path) => path.clone(),
-            None => match control_path(&args, deadline)? {
-                Some(path) => path,
-                None => {
-                    output::line(
-                        "disabled  connection sharing is off (ControlPath none): no master",
-                    )?;
-                    return Ok(ExitCode::Success);
-                }
-            },
+            Some(path) => Some(path.clone()),
+            None => control_path(&args, deadline)?,
         };
-        survey::at_path(&path, owner)?
+        match path {
+            Some(path) => survey::at_path(&path, owner)?,
+            None => vec![SocketReport::new(
+                None,
+                Reason::ControlPathNone,
+                "connection sharing is off (ControlPath none)",
+            )],
+        }
     };
 
     // All at once: none of them waits past the deadline.
-    let outcomes = repair::each_at_once(targets, |target| reset_one(target, how, owner, deadline));
+    let reset = repair::each_at_once(targets, |target| reset_one(target, how, owner, deadline));
+    let failed = reset
+        .iter()
+        .any(|(_, repair)| repair.as_ref().is_some_and(|repair| !repair.cleared()));
 
     // Said in the targets' order, whichever ended first.
-    let style = Style::for_stdout();
-    let mut failed = false;
-    for (target, outcome) in outcomes {
-        let path = target.path.as_deref().map(output::path).unwrap_or_default();
-        match outcome {
-            Ok(done) => output::line(&format!("{}  {path}  {done}", style.state(target.state, 0)))?,
-            Err(why) => {
-                failed = true;
-                output::warn(&format!("cannot reset {path}: {why}"));
-            }
+    if args.json {
+        output::written(json::print_sockets(
+            reset
+                .iter()
+                .map(|(target, repair)| {
+                    let action = repair.as_ref().map_or(Action::None, |repair| repair.action);
+                    json::SocketJson::acted_on(target, action, repair.as_ref())
+                })
+                .collect(),
+        ))?;
+    } else {
+        for (target, repair) in &reset {
+            say(target, repair.as_ref())?;
         }
     }
     Ok(if failed {
@@ -74,31 +80,48 @@ pub fn run(args: ResetArgs, deadline: Deadline) -> Result<ExitCode> {
     })
 }
 
-/// Does what `target`'s state calls for; says what was done, or why nothing could be.
+/// Does what `target`'s state calls for; `None` when there is nothing to do.
 fn reset_one(
-    target: &mut SocketReport,
+    target: &SocketReport,
     how: Ending,
     owner: Owner,
     deadline: Deadline,
-) -> std::result::Result<String, String> {
+) -> Option<Repair> {
     match target.state {
         State::Live | State::Hung | State::Unreachable | State::Orphan => {
-            master::end(target, how, owner, deadline).map(|(_, done)| done)
+            Some(repair::end_master(target, how, owner, deadline))
         }
-        State::Stale => match repair::repair(target, deadline) {
-            Ok(_) => Ok("no master; removed its stale socket".into()),
-            Err(NotRepaired) => Err(target.detail.clone().unwrap_or_default()),
-        },
-        State::Absent => Ok("no master to reset".into()),
-        State::Disabled => Ok("connection sharing is off".into()),
-        State::Foreign => Err(format!(
-            "not touched: {}",
-            target
-                .detail
-                .as_deref()
-                .unwrap_or("not your own control socket")
-        )),
+        // Removed if stale; never touched if foreign.
+        State::Stale | State::Foreign => Some(repair::repair(target, deadline)),
+        State::Absent | State::Disabled => None,
     }
+}
+
+/// One line: what was done on stdout, or on stderr why it could not be.
+fn say(target: &SocketReport, repair: Option<&Repair>) -> Result<()> {
+    let path = target.path.as_deref().map(output::path);
+    let done = match repair {
+        // Absent, or sharing off: nothing to do.
+        None if target.state == State::Disabled => format!("{}: no master", target.detail),
+        None => "no master to reset".to_string(),
+        Some(repair) if !repair.cleared() => {
+            let what = match repair.outcome {
+                Outcome::NotTouched => format!("{} ({})", repair.said, target.detail),
+                _ => repair.said.clone(),
+            };
+            let path = path.unwrap_or_default();
+            output::warn(&format!("cannot reset {path}: {what}"));
+            return Ok(());
+        }
+        Some(repair) => match (target.state, repair.outcome) {
+            (State::Stale, Outcome::Removed) => "no master; removed its stale socket".into(),
+            (State::Stale, _) => format!("no master; {}", repair.said),
+            _ => repair.said.clone(),
+        },
+    };
+    let state = Style::for_stdout().state(target.state, 0);
+    let line = [Some(state), path.map(Cow::into_owned), Some(done)];
+    output::line(&line.into_iter().flatten().collect::<Vec<_>>().join("  "))
 }
 
 /// The ControlPath of the ssh command line (with `-F` passed on to ssh); `None` when sharing

@@ -10,9 +10,10 @@ use clap::CommandFactory;
 
 use crate::classify::State;
 use crate::cli::{Cli, SshArgs};
-use crate::cmd::check;
 use crate::deadline::Deadline;
 use crate::error::{Error, ExitCode, Result};
+use crate::examine;
+use crate::hooks;
 use crate::output;
 use crate::platform;
 use crate::probe::ProbeMode;
@@ -29,7 +30,7 @@ pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
     let real_ssh = ssh::find_real_ssh()?;
     // From here on, whatever stops muxguard (its watchdog included) runs ssh instead.
     watchdog::run_ssh_instead(real_ssh.clone(), args.ssh_args.clone());
-    let disabled = std::env::var_os("MUXGUARD_DISABLE").is_some_and(|value| value == "1");
+    let disabled = hooks::DISABLE.read().is_some_and(|value| value == "1");
     // ssh -G, -V, -Q and -O open no session through the master (git runs `-G` to learn what
     // ssh this is; `-O` addresses the master itself): nothing to repair. A command line ssh
     // cannot read is ssh's to refuse.
@@ -94,16 +95,16 @@ enum Route {
 /// around it instead.
 fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
     let mode = ProbeMode::from_env().unwrap_or(ProbeMode::Auto);
-    let Ok(mut outcome) = check::examine(None, ssh_args, mode, false, deadline) else {
+    let Ok(mut examined) = examine::examine(None, ssh_args, mode, false, deadline) else {
         return Route::ThroughTheMaster;
     };
-    let path = outcome
+    let path = examined
         .report
         .path
         .as_deref()
         .map(|path| output::path(path).into_owned())
         .unwrap_or_default();
-    let suspended = match (outcome.report.state, outcome.report.pid) {
+    let suspended = match (examined.report.state, examined.report.pid) {
         (State::Hung, Some(pid)) => {
             platform::process(pid).filter(|process| process.is_suspended_in_a_terminal())
         }
@@ -117,10 +118,10 @@ fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
         ));
         return Route::AroundTheMaster;
     }
-    outcome.fix(deadline);
-    if matches!(outcome.action, Action::Removed | Action::Reset) {
-        let what = outcome.report.detail.unwrap_or_default();
-        let state = outcome.report.state.as_str();
+    examined.fix(deadline);
+    if matches!(examined.action(), Action::Removed | Action::Reset) {
+        let what = output::detail(&examined.report, examined.repair.as_ref());
+        let state = examined.report.state.as_str();
         output::warn(&format!("{state} {path}: {what}"));
     }
     Route::ThroughTheMaster

@@ -1,13 +1,10 @@
 //! `muxguard status`: every control socket found, with its state, without connecting to any
 //! master.
 
-use serde::Serialize;
-
-use crate::classify::SocketReport;
 use crate::cli::StatusArgs;
 use crate::deadline::Deadline;
 use crate::error::{ExitCode, Result};
-use crate::output::{self, SCHEMA};
+use crate::output::{self, json};
 use crate::probe;
 use crate::survey;
 
@@ -17,15 +14,7 @@ pub fn run(args: StatusArgs, deadline: Deadline) -> Result<ExitCode> {
         probe::probe_all(&mut sockets, deadline);
     }
     output::written(if args.json {
-        #[derive(Serialize)]
-        struct StatusJson<'a> {
-            schema: u32,
-            sockets: &'a [SocketReport],
-        }
-        output::print_json(&StatusJson {
-            schema: SCHEMA,
-            sockets: &sockets,
-        })
+        json::print_sockets(sockets.iter().map(json::SocketJson::new).collect())
     } else {
         output::socket_table(&sockets)
     })?;

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::cli::{check_json, muxguard, run, status_json};
+use crate::common::users::{as_nobody, can_switch_users};
 use crate::common::{TestEnv, is_running, make_stale_socket, output_within, wait_until};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::Signal;
@@ -579,11 +580,9 @@ fn a_running_master_that_gives_no_answer_is_hung() {
 /// `nobody`): no ssh of the user's listens there, and check says so as status does.
 #[test]
 fn a_listener_of_another_user_on_your_socket_is_foreign() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root to hand a listener to another user");
+    if !can_switch_users("a_listener_of_another_user_on_your_socket_is_foreign") {
         return;
     }
-    use std::os::unix::process::CommandExt;
     let env = TestEnv::new();
     let path = env.cm_dir.join("held-by-nobody");
     let listener = UnixListener::bind(&path).unwrap();
@@ -591,14 +590,7 @@ fn a_listener_of_another_user_on_your_socket_is_foreign() {
     fcntl(&listener, FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())).unwrap();
     let mut command = Command::new("sleep");
     command.arg("30");
-    // SAFETY: setgid and setuid are async-signal-safe; nothing else runs before exec.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setgid(65534.into())?;
-            nix::unistd::setuid(65534.into())?;
-            Ok(())
-        });
-    }
+    as_nobody(&mut command);
     let mut child = command.spawn().unwrap();
     env.track_pid(child.id() as i32);
     drop(listener);

@@ -16,6 +16,7 @@ mod help;
 mod hostile;
 mod init;
 mod mux;
+mod outcomes;
 mod probe;
 mod readme;
 mod reset;

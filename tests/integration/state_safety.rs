@@ -12,13 +12,11 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::common::cli::{Run, run};
+use crate::common::users::NOBODY;
 use crate::common::{TestEnv, output_within};
 use nix::sys::stat::Mode;
 use nix::unistd::mkfifo;
 use serde_json::Value;
-
-/// `nobody`: a user other than the one running the tests (root).
-const ANOTHER_UID: u32 = 65534;
 
 /// A run that writes the state file if it may: `check` remembers what `ssh -G` answered and the
 /// control path it resolved. `adjust` changes the environment first.
@@ -143,7 +141,7 @@ fn root_leaves_another_users_state_alone() {
     let theirs = make_state_dir(&env);
     let target = elsewhere.path().join("through-xdg");
     symlink(&target, theirs.join("state.lock")).unwrap();
-    chown(&theirs, Some(ANOTHER_UID), Some(ANOTHER_UID)).unwrap();
+    chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
     check(&env, |_| {});
     assert!(!target.exists(), "root followed their link");
     assert_eq!(names_in(&theirs), ["state.lock"]);
@@ -160,7 +158,7 @@ fn root_leaves_another_users_state_alone() {
         &home.join(".local/state"),
         &state_dir,
     ] {
-        chown(dir, Some(ANOTHER_UID), Some(ANOTHER_UID)).unwrap();
+        chown(dir, Some(NOBODY), Some(NOBODY)).unwrap();
     }
     check(&env, |command| {
         command.env("HOME", &home).env_remove("XDG_STATE_HOME");

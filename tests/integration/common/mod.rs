@@ -4,6 +4,7 @@
 //! pid *and* start time, so a recycled pid is never mistaken for one of ours.
 
 pub mod cli;
+pub mod users;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};

@@ -10,8 +10,12 @@ use serde::Serialize;
 
 use crate::classify::{SocketReport, State};
 use crate::durations;
+use crate::environment::Variable;
+use crate::repair::Repair;
 
-pub const SCHEMA: u32 = 1;
+pub mod json;
+
+pub use json::SCHEMA;
 
 /// Maps the result of writing the output, for every command in this one place: a reader that
 /// went away (`muxguard status | head`, `| true`) is not an error, and the command's exit code
@@ -83,6 +87,11 @@ pub fn print_json(value: &impl Serialize) -> io::Result<()> {
     writeln!(stdout)
 }
 
+pub const NO_COLOR: Variable = Variable {
+    name: "NO_COLOR",
+    meaning: "Set and not empty: no colour, even on a terminal.",
+};
+
 pub struct Style {
     color: bool,
 }
@@ -90,7 +99,7 @@ pub struct Style {
 impl Style {
     /// Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
     pub fn for_stdout() -> Style {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+        let no_color = NO_COLOR.read().is_some_and(|value| !value.is_empty());
         Style {
             color: io::stdout().is_terminal() && !no_color,
         }
@@ -124,6 +133,14 @@ impl Style {
 /// A socket's age for the table: `42s`, `12m`, `5h`, `3d`, or `-` when unknown.
 pub fn age(seconds: Option<u64>) -> String {
     seconds.map_or("-".into(), durations::short)
+}
+
+/// Why the socket is in its state, and what a repair did about it, in words.
+pub fn detail<'a>(socket: &'a SocketReport, repair: Option<&Repair>) -> Cow<'a, str> {
+    match repair {
+        Some(repair) => Cow::Owned(format!("{}; {}", socket.detail, repair.said)),
+        None => Cow::Borrowed(&socket.detail),
+    }
 }
 
 /// `alias (user@host:port)`, or whichever of the two is known, escaped for a terminal.
@@ -170,37 +187,22 @@ pub fn socket_table(sockets: &[SocketReport]) -> io::Result<()> {
         })
         .collect();
     let state_width = "unreachable".len();
-    writeln!(
-        out,
-        "{}",
-        style.dim(&format!(
-            "{:state_width$}  {:>w0$}  {:>w1$}  {:w2$}  PATH",
-            "STATE",
-            headers[0],
-            headers[1],
-            headers[2],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-        ))
-    )?;
+    let line = |state: String, row: [&str; 4]| {
+        let [w0, w1, w2] = [widths[0], widths[1], widths[2]];
+        format!(
+            "{state}  {:>w0$}  {:>w1$}  {:w2$}  {}",
+            row[0], row[1], row[2], row[3]
+        )
+    };
+    let header = line(format!("{:state_width$}", "STATE"), headers);
+    writeln!(out, "{}", style.dim(&header))?;
     for (socket, row) in sockets.iter().zip(&rows) {
-        let detail = socket
-            .detail
-            .as_deref()
-            .map(|detail| format!("  {}", style.dim(&format!("({})", escape(detail)))))
-            .unwrap_or_default();
+        let state = style.state(socket.state, state_width);
+        let detail = style.dim(&format!("({})", escape(&socket.detail)));
         writeln!(
             out,
-            "{}  {:>w0$}  {:>w1$}  {:w2$}  {}{detail}",
-            style.state(socket.state, state_width),
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
+            "{}  {detail}",
+            line(state, row.each_ref().map(String::as_str))
         )?;
     }
     Ok(())
