@@ -216,33 +216,36 @@ impl SocketReport {
     }
 }
 
+/// What the first look at a path found.
+pub enum Look {
+    /// A socket of the user's, to be looked into.
+    Socket(FileInfo),
+    /// All there is to say without looking further: nothing there, or not the user's socket.
+    Settled(Box<SocketReport>),
+}
+
 /// The first look, which needs no connection: anything but a socket of the user's own is
-/// foreign. Returns the file when it is one.
-pub fn look(path: &Path) -> Result<FileInfo, Box<SocketReport>> {
+/// foreign.
+pub fn look(path: &Path) -> Look {
     look_as(path, Owner::Own)
 }
 
 /// `look`, accepting the sockets of `owner`.
-pub fn look_as(path: &Path, owner: Owner) -> Result<FileInfo, Box<SocketReport>> {
+pub fn look_as(path: &Path, owner: Owner) -> Look {
+    let settled = |reason, detail: String| {
+        Look::Settled(Box::new(SocketReport::new(
+            Some(path.to_path_buf()),
+            reason,
+            detail,
+        )))
+    };
     let info = match fsentry::inspect(path) {
         Ok(Some(info)) => info,
-        Ok(None) => {
-            return Err(Box::new(SocketReport::new(
-                Some(path.to_path_buf()),
-                Reason::NothingThere,
-                "nothing at this path",
-            )));
-        }
-        Err(error) => {
-            return Err(Box::new(SocketReport::new(
-                Some(path.to_path_buf()),
-                Reason::CannotInspect,
-                format!("cannot inspect it: {error}"),
-            )));
-        }
+        Ok(None) => return settled(Reason::NothingThere, "nothing at this path".into()),
+        Err(error) => return settled(Reason::CannotInspect, format!("cannot inspect it: {error}")),
     };
     let (reason, detail) = match info.kind {
-        FileKind::Socket if owner.accepts(info.uid) => return Ok(info),
+        FileKind::Socket if owner.accepts(info.uid) => return Look::Socket(info),
         FileKind::Socket => (
             Reason::OtherOwner,
             format!("a socket owned by {}, not you", user_name(info.uid)),
@@ -256,7 +259,7 @@ pub fn look_as(path: &Path, owner: Owner) -> Result<FileInfo, Box<SocketReport>>
             format!("{}, not a socket", kind.describe()),
         ),
     };
-    Err(Box::new(SocketReport::for_file(
+    Look::Settled(Box::new(SocketReport::for_file(
         path, &info, reason, detail,
     )))
 }
@@ -371,8 +374,8 @@ const GLANCE: Duration = Duration::from_millis(100);
 /// until `deadline` at the most. A live master comes with its connection, for a probe.
 pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option<MuxClient>) {
     let info = match look(path) {
-        Ok(info) => info,
-        Err(report) => return (*report, None),
+        Look::Socket(info) => info,
+        Look::Settled(report) => return (*report, None),
     };
     // A master answers within a millisecond. One that has not after a glance may be stopped,
     // which /proc tells at once: then there is nothing to wait for. Otherwise (a busy machine,

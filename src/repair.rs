@@ -159,7 +159,9 @@ mod tests {
 
     /// The stale socket at `path`, classified as every command does.
     fn classified(path: &Path) -> SocketReport {
-        let info = classify::look(path).unwrap();
+        let classify::Look::Socket(info) = classify::look(path) else {
+            panic!("{} is no socket of ours", path.display());
+        };
         let report = classify::classify_passive(
             path,
             &info,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::classify::{self, SocketReport, State};
+use crate::classify::{self, Look, SocketReport, State};
 use crate::discover;
 use crate::error::{Error, Result};
 use crate::fsentry::FileKind;
@@ -37,13 +37,13 @@ pub fn survey(config: Option<&Path>, dirs: &[PathBuf]) -> Result<Vec<SocketRepor
     let mut own_sockets = Vec::new();
     for (path, candidate) in candidates {
         match classify::look(path) {
-            Err(report) if report.state == State::Absent => {}
+            Look::Settled(report) if report.state == State::Absent => {}
             // Found by a loose pattern: only a socket is worth reporting.
-            Err(report)
+            Look::Settled(report)
                 if candidate.sockets_only
                     && report.file.is_none_or(|file| file.kind != FileKind::Socket) => {}
-            Err(report) => sockets.push(named(*report, candidate)),
-            Ok(info) => {
+            Look::Settled(report) => sockets.push(named(*report, candidate)),
+            Look::Socket(info) => {
                 let listener = listeners.for_file(path, &info);
                 if master_path_of(path).is_some()
                     && (listener.is_some() || info.age().is_none_or(|age| age < BIRTH_GRACE))
@@ -108,8 +108,8 @@ pub fn at_path(path: &Path, owner: Owner) -> Result<Vec<SocketReport>> {
         .collect();
     let holders = platform::holders_of(&wanted, owner);
     let mut reports = vec![match classify::look_as(path, owner) {
-        Ok(info) => classify::classify_passive(path, &info, &listeners, &holders),
-        Err(report) => *report,
+        Look::Socket(info) => classify::classify_passive(path, &info, &listeners, &holders),
+        Look::Settled(report) => *report,
     }];
     reports.extend(
         classify::orphans(&listeners, &holders)
@@ -136,7 +136,9 @@ fn unexamined(discovery: &discover::Discovery, why: &str) -> Vec<SocketReport> {
         .candidates
         .iter()
         .filter_map(|(path, candidate)| {
-            let info = classify::look(path).ok()?;
+            let Look::Socket(info) = classify::look(path) else {
+                return None;
+            };
             let report = classify::unexamined(path, &info, why);
             Some(report.named(candidate.destination.clone(), candidate.alias.clone()))
         })
