@@ -19,11 +19,19 @@ const BIRTH_GRACE: Duration = Duration::from_secs(10);
 
 /// Finds and classifies every socket, passively.
 pub fn survey(config: Option<&Path>, dirs: &[PathBuf]) -> Result<Vec<SocketReport>> {
-    let discovery = discover::discover(config, dirs)?;
+    classify_all(discover::discover(config, dirs)?, load_listeners())
+}
+
+/// Classifies what discovery found with the kernel's table of listeners, when the platform
+/// has one.
+fn classify_all(
+    discovery: discover::Discovery,
+    listeners: Result<ListenerTable>,
+) -> Result<Vec<SocketReport>> {
     let candidates = &discovery.candidates;
     // Without a passive table (other unixes), sockets are listed but not looked into: a
     // connection would touch a live master.
-    let listeners = match load_listeners() {
+    let listeners = match listeners {
         Ok(table) => table,
         Err(Error::Usage(why)) => return Ok(unexamined(&discovery, &why)),
         Err(error) => return Err(error),
@@ -143,4 +151,45 @@ fn unexamined(discovery: &discover::Discovery, why: &str) -> Vec<SocketReport> {
             Some(report.named(candidate.destination.clone(), candidate.alias.clone()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+    use crate::classify::Reason;
+
+    /// Where the platform has no table of listeners (the BSDs), every socket of the user's is
+    /// listed, live or stale, and none is connected to: each is `not-examined`.
+    #[test]
+    fn without_a_table_of_listeners_sockets_are_listed_not_examined() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live");
+        let _listening = UnixListener::bind(&live).unwrap();
+        let stale = dir.path().join("stale");
+        drop(UnixListener::bind(&stale).unwrap());
+        let discovery =
+            discover::discover(Some(Path::new("/dev/null")), &[dir.path().to_path_buf()]).unwrap();
+        let no_table = Err(Error::Usage("no table of listening sockets here".into()));
+
+        // Discovery also lists the paths this machine's state file remembers: not ours here.
+        let sockets: Vec<SocketReport> = classify_all(discovery, no_table)
+            .unwrap()
+            .into_iter()
+            .filter(|socket| {
+                socket
+                    .path
+                    .as_ref()
+                    .is_some_and(|p| p.starts_with(dir.path()))
+            })
+            .collect();
+        let paths: Vec<_> = sockets.iter().filter_map(|s| s.path.clone()).collect();
+        assert_eq!(paths, [live, stale]);
+        for socket in &sockets {
+            assert_eq!(socket.reason, Reason::NotExamined, "{socket:?}");
+            assert_eq!(socket.state, State::Live);
+            assert!(socket.detail.contains("no table of listening sockets here"));
+        }
+    }
 }
