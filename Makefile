@@ -12,8 +12,11 @@ CHECK_TARGETS = x86_64-unknown-freebsd
 
 # Where the sources of the test toolchains are: shared/ beside the clone (see its README.md).
 TOOLCHAINS ?= ../shared/toolchains
+# The OpenSSH releases `make test-openssh` runs the integration suite against, besides the
+# system's that `make test` runs: Ubuntu 22.04's (close to RHEL 9's 8.7) and the newest.
+OPENSSH_RELEASES = 8.9p1 10.5p1
 
-.PHONY: all build test test-deps test-bash lint bench install uninstall clean completions man
+.PHONY: all build test test-deps test-bash test-openssh lint bench install uninstall clean completions man
 
 all: build
 
@@ -58,6 +61,13 @@ test-bash: test-deps
 		else echo "no $(TOOLCHAINS)/build" >&2; false; fi || { \
 			[ "$${CI-}" != true ] || { echo "bash 3.2 could not be built, and CI needs it"; exit 1; }; \
 			echo "bash 3.2 could not be built: the bash 3.2 shell tests skip"; }; }
+
+# The integration suite against each of OPENSSH_RELEASES, built once from $(TOOLCHAINS) into
+# target/toolchains/openssh-X.Y, whatever CARGO_TARGET_DIR says (about a minute each; the build
+# needs autoconf and zlib1g-dev, installed with apt-get when run as root). The closing lines say
+# which releases passed; a release that cannot be built fails it, in one line.
+test-openssh: test-deps test-bash
+	CARGO="$(CARGO)" bash tests/test-openssh "$(TOOLCHAINS)" $(OPENSSH_RELEASES)
 
 # Lints this machine's build, the portable one, and macOS's; checks that FreeBSD's builds. The
 # other targets' standard libraries come with `rustup target add` (no linker is needed).

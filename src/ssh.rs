@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::output;
 use crate::platform;
 use crate::resolve_cache::{self, Resolved};
+use crate::sshargs::SshOptions;
 use crate::state::{self, StateFile};
 
 /// The `ssh` on PATH that is not muxguard itself (a user may link muxguard in as `ssh`).
@@ -52,7 +53,12 @@ pub fn resolve(ssh_args: &[OsString], deadline: Deadline, known: &StateFile) -> 
             return Ok(answer);
         }
     }
-    let answer = parse_resolved(&effective_config(&ssh, ssh_args, deadline)?);
+    let mut answer = parse_resolved(&effective_config(&ssh, ssh_args, deadline)?);
+    // `ssh -G` prints the host as typed from OpenSSH 9.x on; 8.9's prints none, so it is read
+    // from the command line as ssh reads it.
+    if answer.alias.is_none() {
+        answer.alias = SshOptions::parse(ssh_args).and_then(|options| options.destination_host());
+    }
     if let Some((args, fingerprint)) = &remembered {
         state::remember_answer(args, fingerprint, &answer);
     }

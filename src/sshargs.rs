@@ -8,10 +8,12 @@ use std::os::unix::ffi::OsStrExt;
 const OPTIONS_WITH_ARGUMENT: &[u8] = b"BbcDEeFIiJLlmOoPpQRSWw";
 const OPTIONS_WITHOUT_ARGUMENT: &[u8] = b"1246AaCfGgKkMNnqsTtVvXxYy";
 
-/// The options of an ssh command line, in order, each with its argument if it takes one.
+/// The options of an ssh command line, in order, each with its argument if it takes one, and
+/// its destination.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SshOptions {
     pub options: Vec<(u8, Option<OsString>)>,
+    pub destination: Option<OsString>,
 }
 
 impl SshOptions {
@@ -19,18 +21,22 @@ impl SshOptions {
     /// refuse the command line itself.
     pub fn parse(ssh_args: &[OsString]) -> Option<SshOptions> {
         let mut options = Vec::new();
-        let mut seen_destination = false;
+        let mut destination = None;
         let mut args = ssh_args.iter();
         while let Some(arg) = args.next() {
             let bytes = arg.as_bytes();
             if bytes == b"--" {
+                // No option follows; the destination may.
+                if destination.is_none() {
+                    destination = args.next().cloned();
+                }
                 break;
             }
             let Some(letters) = bytes.strip_prefix(b"-").filter(|rest| !rest.is_empty()) else {
-                if seen_destination {
+                if destination.is_some() {
                     break; // the command
                 }
-                seen_destination = true;
+                destination = Some(arg.clone());
                 continue;
             };
             for (index, &letter) in letters.iter().enumerate() {
@@ -50,7 +56,30 @@ impl SshOptions {
                 options.push((letter, None));
             }
         }
-        Some(SshOptions { options })
+        Some(SshOptions {
+            options,
+            destination,
+        })
+    }
+
+    /// The host name ssh takes from the destination (`host_arg` in ssh.c, before any `Host`
+    /// or `HostName` applies): `[user@]host`, the user cut at the last `@`, or
+    /// `ssh://[user[;params]@]host[:port]`, where an IPv6 address is in brackets.
+    pub fn destination_host(&self) -> Option<String> {
+        let destination = self.destination.as_deref()?.to_str()?;
+        let host = match destination.strip_prefix("ssh://") {
+            Some(uri) => {
+                let after_user = uri.split_once('@').map_or(uri, |(_, rest)| rest);
+                match after_user.strip_prefix('[') {
+                    Some(bracketed) => bracketed.split_once(']')?.0,
+                    None => after_user.split([':', '/']).next()?,
+                }
+            }
+            None => destination
+                .rsplit_once('@')
+                .map_or(destination, |(_, host)| host),
+        };
+        Some(host.to_string()).filter(|host| !host.is_empty())
     }
 
     /// The last value of option `letter` (ssh keeps the last `-F`).
@@ -101,6 +130,22 @@ mod tests {
         assert_eq!(config_file("-o ControlPath=/x -- -F y"), Some(None));
         assert_eq!(config_file("-Z host"), None);
         assert_eq!(config_file("host -F"), None);
+    }
+
+    #[test]
+    fn finds_the_host_of_the_destination_as_ssh_does() {
+        let host = |text| SshOptions::parse(&args(text)).unwrap().destination_host();
+        assert_eq!(host("-p 22 web ls -l"), Some("web".into()));
+        assert_eq!(host("-l bob web"), Some("web".into()));
+        assert_eq!(host("bob@web"), Some("web".into()));
+        assert_eq!(host("a@b@web"), Some("web".into()));
+        assert_eq!(host("-F /c ssh://bob@web:2222"), Some("web".into()));
+        assert_eq!(host("ssh://bob;x=1@web"), Some("web".into()));
+        assert_eq!(host("ssh://[::1]:22"), Some("::1".into()));
+        assert_eq!(host("ssh://web"), Some("web".into()));
+        assert_eq!(host("-o ControlPath=/x -- web"), Some("web".into()));
+        assert_eq!(host("web -- -V"), Some("web".into()));
+        assert_eq!(host("-V"), None);
     }
 
     #[test]

@@ -333,10 +333,9 @@ mod tests {
 
     use proptest::prelude::*;
 
-    /// A listener that answers every connection with `reply` (after reading what the client
-    /// sent first), then keeps it open: whatever it says, the client must not panic, must not
-    /// wait past its deadline, and must not take it for a master unless it is one.
-    fn answer_with(reply: Vec<u8>) -> Result<(bool, Duration), MuxError> {
+    /// Runs `client` against a listener that answers the connection with `reply` (after reading
+    /// what the client sent first), then keeps it open until the client is done with it.
+    fn against<T>(reply: Vec<u8>, client: impl FnOnce(&Path) -> T) -> T {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sock");
         let listener = UnixListener::bind(&path).unwrap();
@@ -348,23 +347,43 @@ mod tests {
             let mut request = [0u8; 24];
             let _ = stream.read(&mut request);
             let _ = stream.write_all(&reply);
-            // Open until the client is done with it.
             stream
                 .set_read_timeout(Some(Duration::from_secs(1)))
                 .unwrap();
             let _ = stream.read_to_end(&mut Vec::new());
         });
-        let started = Instant::now();
-        let answer = MuxClient::connect_alive(&path, Deadline::after(Duration::from_millis(50)));
-        let elapsed = started.elapsed();
-        // The client's connection closes here, which lets the listener go.
-        let answer = match answer {
-            Ok(_) => Ok((true, elapsed)),
-            Err(MuxError::Timeout) => Ok((false, elapsed)),
-            Err(error) => Err(error),
-        };
+        // What `client` returns holds no connection: its closing lets the listener go.
+        let result = client(&path);
         server.join().unwrap();
-        answer
+        result
+    }
+
+    /// Whatever a listener says, the client must not panic, must not wait past its deadline,
+    /// and must not take it for a master unless it is one.
+    fn answer_with(reply: Vec<u8>) -> Result<(bool, Duration), MuxError> {
+        against(reply, |path| {
+            let started = Instant::now();
+            let answer = MuxClient::connect_alive(path, Deadline::after(Duration::from_millis(50)));
+            let elapsed = started.elapsed();
+            match answer {
+                Ok(_) => Ok((true, elapsed)),
+                Err(MuxError::Timeout) => Ok((false, elapsed)),
+                Err(error) => Err(error),
+            }
+        })
+    }
+
+    fn hello() -> Vec<u8> {
+        MessageBuilder::new(MSG_HELLO)
+            .u32(PROTOCOL_VERSION)
+            .finish()
+    }
+
+    fn alive_pid(reply: Vec<u8>) -> Result<i32, MuxError> {
+        against(reply, |path| {
+            MuxClient::connect_alive(path, Deadline::after(Duration::from_secs(2)))
+                .map(|(_, pid)| pid)
+        })
     }
 
     proptest! {
@@ -398,10 +417,58 @@ mod tests {
 
     #[test]
     fn a_true_answer_is_an_answer() {
-        let mut reply = MessageBuilder::new(MSG_HELLO)
-            .u32(PROTOCOL_VERSION)
-            .finish();
+        let mut reply = hello();
         reply.extend(MessageBuilder::new(MSG_ALIVE).u32(1).u32(4242).finish());
         assert!(matches!(answer_with(reply), Ok((true, _))));
+    }
+
+    /// A HELLO may carry extensions, name and value pairs (OpenSSH 10.3's masters announce
+    /// `info`): a master's, whatever they are.
+    #[test]
+    fn a_hello_with_extensions_is_a_masters() {
+        let mut reply = MessageBuilder::new(MSG_HELLO)
+            .u32(PROTOCOL_VERSION)
+            .string(b"info")
+            .string(b"0")
+            .string(b"unheard-of@example.org")
+            .string(&[0xff; 300])
+            .finish();
+        reply.extend(MessageBuilder::new(MSG_ALIVE).u32(1).u32(4242).finish());
+        assert_eq!(alive_pid(reply).unwrap(), 4242);
+    }
+
+    /// A reply of a type the client does not know is not taken for the answer it waits for.
+    #[test]
+    fn an_unknown_reply_is_no_answer() {
+        let mut reply = hello();
+        let unknown = MessageBuilder::new(0x9000_00ff).u32(1).u32(4242).finish();
+        reply.extend(unknown);
+        match alive_pid(reply) {
+            Err(MuxError::Protocol(what)) => assert!(what.contains("0x900000ff"), "{what}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A master answers a request it does not know, or will not do, with FAILURE, and serves
+    /// the connection on: the client reports the refusal and goes on too.
+    #[test]
+    fn a_failure_is_a_refusal_and_the_connection_goes_on() {
+        let mut reply = hello();
+        let failure = MessageBuilder::new(MSG_FAILURE)
+            .u32(1)
+            .string(b"unsupported request")
+            .finish();
+        reply.extend(failure);
+        reply.extend(MessageBuilder::new(MSG_ALIVE).u32(2).u32(4242).finish());
+        let (refused, answered) = against(reply, |path| {
+            let mut client =
+                MuxClient::connect(path, Deadline::after(Duration::from_secs(2))).unwrap();
+            (client.alive_check(), client.alive_check())
+        });
+        match refused {
+            Err(MuxError::Denied(reason)) => assert_eq!(reason, "unsupported request"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(answered.unwrap(), 4242);
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use crate::common::openssh::openssh;
 use crate::common::{
     Listener, TestEnv, first_bytes, is_running, make_stale_socket, output_within, parent_of,
     spawn_listener, wait_until,
@@ -32,6 +33,26 @@ fn ssh_check(path: &Path) -> (bool, String) {
 
 fn logins(env: &TestEnv) -> usize {
     env.sshd_log().matches("Accepted publickey").count()
+}
+
+/// The OpenSSH under test is what runs, whether a test starts ssh itself or muxguard hands
+/// over to it (`make test-openssh` puts a build of its own first on PATH).
+#[test]
+fn the_openssh_under_test_is_the_one_that_runs() {
+    let env = TestEnv::new();
+    let name = |output: std::process::Output| {
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        stderr
+            .split([',', ' '])
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let by_name = output_within(Command::new("ssh").arg("-V"), Duration::from_secs(5));
+    assert_eq!(name(by_name), openssh().name);
+    let through_muxguard =
+        output_within(env.muxguard().args(["ssh", "-V"]), Duration::from_secs(5));
+    assert_eq!(name(through_muxguard), openssh().name);
 }
 
 #[test]

@@ -66,7 +66,15 @@ impl Shell {
         let bin = dir.join("bin");
         fs::create_dir_all(&bin).unwrap();
         let real = bin.join("muxguard-real");
-        fs::copy(env!("CARGO_BIN_EXE_muxguard"), &real).unwrap();
+        // Copied by cp, not fs::copy: a child that another test forks while this process holds
+        // the copy open for writing keeps it so until its exec, and running the copy in that
+        // moment fails with "Text file busy".
+        let copied = Command::new("cp")
+            .arg(env!("CARGO_BIN_EXE_muxguard"))
+            .arg(&real)
+            .status()
+            .unwrap();
+        assert!(copied.success(), "cp {}", real.display());
         // A wrapper that logs its calls, so tests can see what the shell ran.
         let wrapper = bin.join("muxguard");
         fs::write(
@@ -281,7 +289,8 @@ fn the_ssh_function_gets_through_a_hung_master() {
         let env = TestEnv::new();
         let master = env.start_persist_master("alpha");
         master.signal(Signal::SIGSTOP);
-        // Plain ssh waits on the stopped master (OpenSSH before 9.4 waits for ever).
+        // Plain ssh waits on the stopped master: for ever before OpenSSH 9.4, from 9.4 on for
+        // ConnectTimeout (5 s in the environment's config).
         let mut plain = Command::new("ssh")
             .args(["-F", env.ssh_config.to_str().unwrap(), "alpha", "true"])
             .stdin(Stdio::null())

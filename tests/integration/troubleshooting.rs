@@ -3,10 +3,16 @@
 //! state the README gives for it.
 
 use std::path::Path;
-use std::time::Duration;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
 
 use crate::common::cli::check_json;
-use crate::common::{Listener, TestEnv, make_stale_socket, output_within, spawn_listener};
+use crate::common::openssh::ssh_version;
+use crate::common::{
+    Listener, TestEnv, is_running, make_stale_socket, output_within, spawn_listener,
+};
 
 const README: &str = include_str!("../../README.md");
 
@@ -92,6 +98,74 @@ fn a_second_master_finds_the_socket_taken_and_the_first_is_live() {
     let said = ssh_says(&env, &["-O", "check", "alpha"]);
     assert_documented(&said, "Master running (pid=", ")");
     assert_eq!(state_of(&env, &[], "alpha"), "live");
+}
+
+/// A stopped master: OpenSSH before 9.4 waits on it for ever, printing nothing. From 9.4 on,
+/// ConnectTimeout bounds the hello: ssh gives up on the master after that long and goes on
+/// without it (`-O check` too, which then exits 0), and the master stays, stopped, at its path.
+/// With no ConnectTimeout, 9.4 and later wait for ever too. To muxguard it is hung either way.
+#[test]
+fn a_stopped_master_is_waited_on_and_is_hung() {
+    let env = TestEnv::new();
+    let master = env.start_master("alpha");
+    master.signal(Signal::SIGSTOP);
+    // Past this, ssh is waiting for ever.
+    let patience = Duration::from_secs(4);
+    // ssh with these arguments: what it did, how long it took, the lines of its stderr.
+    let run = |args: &[&str]| {
+        let started = Instant::now();
+        let output = output_within(env.ssh_command().args(args), patience);
+        let said: Vec<String> = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        (output, started.elapsed(), said)
+    };
+    // At once, so that the waits overlap.
+    let commands: [&[&str]; 3] = [
+        &["-o", "ConnectTimeout=1", "alpha", "echo ran"],
+        &["-o", "ConnectTimeout=1", "-O", "check", "alpha"],
+        &["-o", "ConnectTimeout=none", "alpha", "echo ran"],
+    ];
+    let [session, check, untimed] = std::thread::scope(|scope| {
+        commands
+            .map(|args| scope.spawn(move || run(args)))
+            .map(|thread| thread.join().unwrap())
+    });
+    let waited_for_ever = |(output, waited, said): &(Output, Duration, Vec<String>)| {
+        assert!(
+            *waited >= patience,
+            "ssh gave up after {waited:?}: {output:?}"
+        );
+        assert!(output.stdout.is_empty() && said.is_empty(), "{output:?}");
+    };
+    if ssh_version() >= (9, 4) {
+        for (output, waited, said) in [&session, &check] {
+            assert!(output.status.success(), "{output:?}");
+            assert!(*waited >= Duration::from_secs(1), "{waited:?}");
+            assert_documented(said, "muxclient: master hello exchange failed", "");
+            assert_documented(
+                said,
+                "ControlSocket ",
+                " already exists, disabling multiplexing",
+            );
+        }
+        assert_eq!(session.0.stdout, b"ran\n", "it ran without the master");
+        assert!(
+            !check
+                .2
+                .iter()
+                .any(|line| line.starts_with("Master running")),
+            "{:?}",
+            check.2
+        );
+    } else {
+        waited_for_ever(&session);
+        waited_for_ever(&check);
+    }
+    waited_for_ever(&untimed);
+    assert!(is_running(master.pid) && master.path.exists());
+    assert_eq!(state_of(&env, &[], "alpha"), "hung");
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::common::openssh::ssh_version;
 use crate::common::{TestEnv, is_running, make_stale_socket, output_within, wait_until};
 use nix::sys::signal::Signal;
 
@@ -74,6 +75,53 @@ fn scp_through_the_one_word_program() {
     );
     assert_eq!(fs::read_to_string(&target).unwrap(), "carried by scp\n");
     assert!(!is_running(master.pid), "the hung master was ended first");
+}
+
+/// scp from OpenSSH 10.0 on passes ssh `ControlMaster no`: ssh still uses a master that is
+/// there, but leaves a stale socket in place and says so at every copy. Before 10.0, ssh replaced
+/// it quietly. Through the one-word program the stale socket is gone first, whatever the release.
+#[test]
+fn scp_meets_a_stale_socket() {
+    let env = TestEnv::new();
+    let path = env.control_path("alpha");
+    let source = env.root.join("payload");
+    fs::write(&source, "carried by scp\n").unwrap();
+    let copy = |ssh_program: Option<PathBuf>, target: &str| -> String {
+        let target = env.root.join(target);
+        let mut scp = Command::new("scp");
+        env.isolate(&mut scp);
+        if let Some(program) = ssh_program {
+            scp.arg("-S").arg(program);
+        }
+        scp.args(["-F", env.ssh_config.to_str().unwrap()])
+            .arg(&source)
+            .arg(format!("alpha:{}", target.display()));
+        let output = output_within(&mut scp, Duration::from_secs(15));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "carried by scp\n");
+        stderr
+    };
+
+    make_stale_socket(&path);
+    let stderr = copy(None, "plain");
+    if ssh_version() >= (10, 0) {
+        let refused = format!(
+            "Control socket connect({}): Connection refused",
+            path.display()
+        );
+        assert!(stderr.contains(&refused), "{stderr}");
+        assert!(path.exists(), "ssh left the stale socket");
+    } else {
+        assert!(!stderr.contains("Control socket"), "{stderr}");
+        // Replaced by ssh's own master, which ended with the copy.
+        assert!(!path.exists());
+        make_stale_socket(&path);
+    }
+
+    let stderr = copy(Some(one_word_program(&env)), "through");
+    assert!(!stderr.contains("Control socket"), "{stderr}");
+    assert!(!path.exists(), "the stale socket was removed");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! pid *and* start time, so a recycled pid is never mistaken for one of ours.
 
 pub mod cli;
+pub mod openssh;
 pub mod users;
 
 use std::fs::{self, File, OpenOptions};
@@ -485,18 +486,6 @@ fn temp_root() -> TempDir {
         .expect("create a temporary directory")
 }
 
-fn sshd_binary() -> PathBuf {
-    let standard = PathBuf::from("/usr/sbin/sshd");
-    if standard.exists() {
-        return standard;
-    }
-    which::which("sshd").unwrap_or_else(|_| {
-        panic!(
-            "sshd not found: the tests need a real OpenSSH server (apt-get install openssh-server)"
-        )
-    })
-}
-
 fn current_user() -> String {
     User::from_uid(Uid::effective())
         .unwrap()
@@ -532,7 +521,8 @@ fn free_port() -> u16 {
 /// Starts sshd in the foreground on a free loopback port; returns it once it listens.
 fn start_sshd(dir: &Path, host_key: &Path, authorized_keys: &Path) -> (Child, u16) {
     if Uid::effective().is_root() {
-        // As root, sshd refuses to start without its privilege-separation directory.
+        // As root, sshd refuses to start without its privilege-separation directory (a build
+        // of `make test-openssh` has its own, PREFIX/var/empty).
         let _ = fs::DirBuilder::new().mode(0o755).create("/run/sshd");
     }
     let config = dir.join("sshd_config");
@@ -558,7 +548,7 @@ fn start_sshd(dir: &Path, host_key: &Path, authorized_keys: &Path) -> (Child, u1
         // too: errors before sshd opens its log (a bad config) would be lost otherwise.
         fs::write(&log_path, "").unwrap();
         let stderr = OpenOptions::new().append(true).open(&log_path).unwrap();
-        let mut sshd = Command::new(sshd_binary())
+        let mut sshd = Command::new(&openssh::openssh().sshd)
             .args(["-D", "-e", "-f"])
             .arg(&config)
             .arg("-E")
