@@ -13,7 +13,7 @@ use crate::deadline::Deadline;
 use crate::fsentry::{self, FileInfo, FileKind};
 use crate::listeners::ListenerTable;
 use crate::mux::{MuxClient, MuxError};
-use crate::platform;
+use crate::platform::{self, Link};
 use crate::process::{Owner, Process};
 use crate::procs;
 
@@ -144,6 +144,49 @@ pub enum Outcome {
     Failed,
 }
 
+/// Why a live master's link was proved with a round trip, or why that was not needed: a closed
+/// set of codes, beside `reason` where a decision was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeDecision {
+    /// Asked for: `--probe`, or `MUXGUARD_PROBE=always`.
+    Asked,
+    /// The kernel shows data to the server unacknowledged and retransmitted, or the
+    /// connection closing.
+    LinkTrouble,
+    /// The machine was suspended since the master was last seen working.
+    Suspended,
+    /// The machine's network changed since then.
+    NetworkChanged,
+    /// The server has been silent for longer than `MUXGUARD_PROBE_AFTER`.
+    ServerSilent,
+    /// Where the kernel tells nothing (a ProxyCommand): not seen working for 10 minutes.
+    LongIdle,
+    /// Where the kernel tells nothing: never seen working, and not young.
+    NeverSeenWorking,
+    /// Not probed: the kernel shows the server spoke recently, and nothing else is in doubt.
+    ServerHeard,
+    /// Not probed: seen working lately (where the kernel tells nothing).
+    SeenWorking,
+    /// Not probed: made a moment ago (where the kernel tells nothing).
+    Young,
+    /// Not probed: with ControlMaster ask, the master would ask the user to confirm.
+    WouldAsk,
+}
+
+impl ProbeDecision {
+    /// Whether it calls for a round trip.
+    pub fn probes(self) -> bool {
+        !matches!(
+            self,
+            ProbeDecision::ServerHeard
+                | ProbeDecision::SeenWorking
+                | ProbeDecision::Young
+                | ProbeDecision::WouldAsk
+        )
+    }
+}
+
 /// What classification found about one socket: its state and why, the evidence for it, and
 /// what a repair needs to act safely. The JSON view is made from it by `output::json`.
 #[derive(Debug, Clone)]
@@ -161,6 +204,10 @@ pub struct SocketReport {
     pub detail: String,
     /// Milliseconds a round trip through the master to the server took, when it was probed.
     pub round_trip_ms: Option<f64>,
+    /// Why its link was proved, or not, where that was decided.
+    pub probe: Option<ProbeDecision>,
+    /// What the kernel says of a live master's connection to its server, where it was asked.
+    pub link: Option<Link>,
     /// The file that was classified, so that a repair can make sure it acts on that same file.
     pub file: Option<FileInfo>,
     /// The listening socket's inode, to find and verify the master process.
@@ -179,6 +226,8 @@ impl SocketReport {
             age_s: None,
             detail: detail.into(),
             round_trip_ms: None,
+            probe: None,
+            link: None,
             file: None,
             listener: None,
         }
@@ -202,10 +251,13 @@ impl SocketReport {
         }
     }
 
-    /// Takes what a fresh look at the same socket found, keeping its names.
+    /// Takes what a fresh look at the same socket found, keeping its names, and what the
+    /// kernel said of its master's link if it is the same master.
     pub fn relook(&mut self, fresh: SocketReport) {
         let (destination, alias) = (self.destination.take(), self.alias.take());
+        let link = self.link.take().filter(|_| fresh.pid == self.pid);
         *self = fresh.named(destination, alias);
+        self.link = link;
     }
 
     /// Gives the socket another state, for `reason`, with what is known of it so far.
@@ -655,6 +707,33 @@ mod tests {
             .map(|&reason| vec![code(reason), reason.state().as_str().to_string()])
             .collect();
         assert_eq!(readme_table("#### Reasons", 2), documented);
+    }
+
+    const PROBE_DECISIONS: [ProbeDecision; 11] = [
+        ProbeDecision::Asked,
+        ProbeDecision::LinkTrouble,
+        ProbeDecision::Suspended,
+        ProbeDecision::NetworkChanged,
+        ProbeDecision::ServerSilent,
+        ProbeDecision::LongIdle,
+        ProbeDecision::NeverSeenWorking,
+        ProbeDecision::ServerHeard,
+        ProbeDecision::SeenWorking,
+        ProbeDecision::Young,
+        ProbeDecision::WouldAsk,
+    ];
+
+    #[test]
+    fn the_readme_lists_every_probe_decision_and_whether_it_probes() {
+        let documented: Vec<Vec<String>> = PROBE_DECISIONS
+            .iter()
+            .map(|&decision| {
+                let probes = if decision.probes() { "yes" } else { "no" };
+                vec![code(decision), probes.to_string()]
+            })
+            .collect();
+        let heading = "### Dead links: `--probe` and `MUXGUARD_PROBE`";
+        assert_eq!(readme_table(heading, 2), documented);
     }
 
     #[test]

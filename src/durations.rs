@@ -9,6 +9,23 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Parses `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds, from 10 ms to 1 hour.
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    parse_within(
+        text,
+        MIN_TIMEOUT,
+        MAX_TIMEOUT,
+        "a timeout is from 10ms to 1 hour",
+    )
+}
+
+/// How long a server may be silent before `auto` proves the link (`MUXGUARD_PROBE_AFTER`):
+/// from 1 second to a day.
+pub fn parse_silence(text: &str) -> Result<Duration, String> {
+    let day = Duration::from_secs(86400);
+    parse_within(text, Duration::from_secs(1), day, "it is from 1s to 1440m")
+}
+
+/// A duration as `parse_timeout` reads it, within `min` and `max` (`range` says them).
+fn parse_within(text: &str, min: Duration, max: Duration, range: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -23,13 +40,10 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
         "m" => value * 60.0,
         _ => return Err(format!("unknown unit '{unit}' in '{text}': use ms, s or m")),
     };
-    let in_range = seconds.is_finite()
-        && seconds >= MIN_TIMEOUT.as_secs_f64()
-        && seconds <= MAX_TIMEOUT.as_secs_f64();
+    let in_range =
+        seconds.is_finite() && seconds >= min.as_secs_f64() && seconds <= max.as_secs_f64();
     if !in_range {
-        return Err(format!(
-            "'{text}' is out of range: a timeout is from 10ms to 1 hour"
-        ));
+        return Err(format!("'{text}' is out of range: {range}"));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -84,6 +98,15 @@ mod tests {
                 proptest::prop_assert!(duration >= MIN_TIMEOUT && duration <= MAX_TIMEOUT);
             }
         }
+    }
+
+    #[test]
+    fn silences() {
+        assert_eq!(parse_silence("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_silence("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_silence("90m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_silence("500ms").is_err());
+        assert!(parse_silence("1441m").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::cell::OnceCell;
 use std::ffi::OsString;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::classify::{self, Reason, SocketReport, State};
 use crate::deadline::Deadline;
@@ -38,17 +39,19 @@ pub fn examine(
         // Read only when needed: `check --path` on a master that needs no probe decision
         // skips it.
         let known = OnceCell::new();
-        let (mut report, client, control_master) = match path {
+        let (mut report, client, settings) = match path {
             Some(path) => {
                 let (report, client) = classify::classify_active(path, deadline);
-                (report, client, None)
+                (report, client, Settings::default())
             }
             None => check_destination(ssh_args, deadline, known.get_or_init(StateFile::load))?,
         };
         if let Some(mut client) = client {
-            let asks = matches!(control_master.as_deref(), Some("ask" | "autoask"));
+            let asks = matches!(settings.control_master.as_deref(), Some("ask" | "autoask"));
             let state_file = || known.get_or_init(StateFile::load);
-            if let Some((why, now)) = probe::decide(mode, asks, &mut report, state_file) {
+            let decision =
+                probe::decide(mode, asks, settings.alive_interval, &mut report, state_file);
+            if let Some((why, now)) = decision {
                 probe::probe(&mut client, &mut report, deadline, now, why.as_deref());
             }
         }
@@ -88,9 +91,16 @@ impl Examined {
     }
 }
 
+/// What `ssh -G` says of the master's settings, where it was asked.
+#[derive(Default)]
+struct Settings {
+    control_master: Option<String>,
+    alive_interval: Option<Duration>,
+}
+
 /// What the destination's ControlPath holds, the master's connection when it answered, and
-/// the ControlMaster setting.
-type Checked = (SocketReport, Option<MuxClient>, Option<String>);
+/// its settings.
+type Checked = (SocketReport, Option<MuxClient>, Settings);
 
 /// Resolves the command line with `ssh -G` and asks the master at its ControlPath.
 fn check_destination(
@@ -99,6 +109,10 @@ fn check_destination(
     known: &StateFile,
 ) -> Result<Checked> {
     let resolved = ssh::resolve(ssh_args, deadline, known)?;
+    let settings = Settings {
+        control_master: Some(resolved.control_master.clone()),
+        alive_interval: resolved.server_alive_interval.map(Duration::from_secs),
+    };
     let path = match &resolved.control_path {
         None => {
             let report = SocketReport::new(
@@ -107,7 +121,7 @@ fn check_destination(
                 "ControlPath none: connection sharing is off for this destination",
             );
             let report = report.named(resolved.destination, resolved.alias);
-            return Ok((report, None, Some(resolved.control_master)));
+            return Ok((report, None, settings));
         }
         Some(path) => path,
     };
@@ -125,5 +139,5 @@ fn check_destination(
         );
     }
     let report = report.named(resolved.destination, resolved.alias);
-    Ok((report, client, Some(resolved.control_master)))
+    Ok((report, client, settings))
 }

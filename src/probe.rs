@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::classify::{self, Reason, SocketReport, State};
+use crate::classify::{self, ProbeDecision, Reason, SocketReport, State};
 use crate::deadline::Deadline;
 use crate::durations;
 use crate::environment::Variable;
@@ -14,37 +14,59 @@ use crate::error::{Error, Result};
 use crate::fsentry::FileInfo;
 use crate::mux::{MuxClient, MuxError};
 use crate::netstate::Snapshot;
+use crate::platform::{self, Link, TcpLink, TcpTiming};
 use crate::state::{self, StateFile};
 
-/// A master not seen working for this long is probed: idle connections are what NATs and
-/// firewalls drop silently.
+/// A master not seen working for this long is probed, when the kernel cannot tell how its link
+/// is doing: idle connections are what NATs and firewalls drop silently.
 const LONG_IDLE: Duration = Duration::from_secs(10 * 60);
 /// A master this young has just authenticated: its link worked a moment ago.
 const YOUNG: Duration = Duration::from_secs(60);
 /// More time than this spent suspended counts as a suspend.
 const SUSPEND: Duration = Duration::from_secs(1);
+/// How long a server may be silent before `auto` proves the link, unless told otherwise.
+const SILENCE: Duration = Duration::from_secs(60);
 
 pub const PROBE: Variable = Variable {
     name: "MUXGUARD_PROBE",
     meaning: "auto (default), always or never: when check, and so muxguard ssh, proves the link \
-        to the server by itself. auto probes only after a suspend, a change of network, a reboot, \
-        or 10 minutes without seeing the master work.",
+        to the server by itself. auto probes when the kernel shows the link in trouble \
+        (retransmits) or the server silent for longer than MUXGUARD_PROBE_AFTER, after a \
+        suspend, a change of network or a reboot, and, where the kernel tells nothing (a \
+        ProxyCommand), after 10 minutes without seeing the master work.",
+};
+
+pub const PROBE_AFTER: Variable = Variable {
+    name: "MUXGUARD_PROBE_AFTER",
+    meaning: "How long the server may be silent before auto proves the link (default 60s; with \
+        ServerAliveInterval, at least twice that interval).",
 };
 
 /// When `check` proves the link by itself (`MUXGUARD_PROBE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeMode {
-    /// Only when something suggests the link died.
-    Auto,
+    /// Only when something suggests the link died, or the server has been silent longer than
+    /// `silence`.
+    Auto {
+        silence: Duration,
+    },
     Always,
     Never,
+}
+
+impl Default for ProbeMode {
+    fn default() -> Self {
+        ProbeMode::Auto { silence: SILENCE }
+    }
 }
 
 impl ProbeMode {
     pub fn from_env() -> Result<ProbeMode> {
         let value = PROBE.read().unwrap_or_default();
         match value.to_str() {
-            Some("" | "auto") => Ok(ProbeMode::Auto),
+            Some("" | "auto") => Ok(ProbeMode::Auto {
+                silence: silence_from_env()?,
+            }),
             Some("always") => Ok(ProbeMode::Always),
             Some("never") => Ok(ProbeMode::Never),
             _ => Err(Error::Usage(format!(
@@ -56,76 +78,153 @@ impl ProbeMode {
     }
 }
 
-/// Why the link of a live master is in doubt, comparing the moment it was last seen working
-/// with now; `None` when nothing suggests it died.
-pub fn doubt(
-    seen_working: Option<&Snapshot>,
-    socket_age: Option<Duration>,
-    now: &Snapshot,
-) -> Option<String> {
-    let Some(then) = seen_working.filter(|then| then.same_boot(now)) else {
-        return match socket_age {
-            Some(age) if age < YOUNG => None,
-            _ => Some("it was never seen working".into()),
-        };
-    };
-    let idle = Duration::from_nanos(now.boottime_ns.saturating_sub(then.boottime_ns));
-    let awake = Duration::from_nanos(now.monotonic_ns.saturating_sub(then.monotonic_ns));
-    let suspended = idle.saturating_sub(awake);
-    if suspended > SUSPEND {
-        Some(format!(
-            "the machine was suspended for {} since it was last seen working",
-            durations::short((suspended.as_secs_f64().round() as u64).max(1))
-        ))
-    } else if now.network != then.network {
-        Some("the network changed since it was last seen working".into())
-    } else if idle > LONG_IDLE {
-        Some(format!(
-            "it was last seen working {} ago",
-            durations::short(idle.as_secs_f64().round() as u64)
-        ))
-    } else {
-        None
+fn silence_from_env() -> Result<Duration> {
+    match PROBE_AFTER.read() {
+        None => Ok(SILENCE),
+        Some(value) => durations::parse_silence(&value.to_string_lossy())
+            .map_err(|why| Error::Usage(format!("{}: {why}", PROBE_AFTER.name))),
     }
 }
 
-/// Whether a live master's link is worth a round trip now, in `mode`: `Some` with the reason
-/// (none when the probe was asked for) and the moment's snapshot. A master seen for the first
-/// time while young is recorded as working instead. A master that `asks` (ControlMaster ask)
-/// is never probed: it would ask the user to confirm the forwarding.
+/// Why the link of a live master is in doubt, comparing the moment it was last seen working
+/// with now and reading what the kernel says of its connection (`link`); the words for the
+/// report come with the code. The silence a server is allowed is `silence`.
+pub fn doubt(
+    seen_working: Option<&Snapshot>,
+    socket_age: Option<Duration>,
+    link: Option<&Link>,
+    silence: Duration,
+    now: &Snapshot,
+) -> (ProbeDecision, String) {
+    let timing = match link {
+        Some(Link::Tcp(TcpLink {
+            timing: Some(timing),
+            ..
+        })) => Some(timing),
+        _ => None,
+    };
+    if let Some(trouble) = timing.and_then(trouble) {
+        return (ProbeDecision::LinkTrouble, trouble);
+    }
+    let then = seen_working.filter(|then| then.same_boot(now));
+    if let Some(then) = then {
+        let idle = Duration::from_nanos(now.boottime_ns.saturating_sub(then.boottime_ns));
+        let awake = Duration::from_nanos(now.monotonic_ns.saturating_sub(then.monotonic_ns));
+        let suspended = idle.saturating_sub(awake);
+        if suspended > SUSPEND {
+            let words = format!(
+                "the machine was suspended for {} since it was last seen working",
+                durations::short((suspended.as_secs_f64().round() as u64).max(1))
+            );
+            return (ProbeDecision::Suspended, words);
+        }
+        if now.network != then.network {
+            let words = "the network changed since it was last seen working".into();
+            return (ProbeDecision::NetworkChanged, words);
+        }
+    }
+    // The kernel knows when the server last spoke: better evidence than any record.
+    if let Some(timing) = timing {
+        let silent = format!("{:.1}s", timing.silent.as_secs_f64());
+        return if timing.silent > silence {
+            let words = format!("the server has been silent for {silent}");
+            (ProbeDecision::ServerSilent, words)
+        } else {
+            (
+                ProbeDecision::ServerHeard,
+                format!("the server spoke {silent} ago"),
+            )
+        };
+    }
+    let Some(then) = then else {
+        return match socket_age {
+            Some(age) if age < YOUNG => (ProbeDecision::Young, "it was made a moment ago".into()),
+            _ => (
+                ProbeDecision::NeverSeenWorking,
+                "it was never seen working".into(),
+            ),
+        };
+    };
+    let idle = Duration::from_nanos(now.boottime_ns.saturating_sub(then.boottime_ns));
+    let ago = durations::short(idle.as_secs_f64().round() as u64);
+    if idle > LONG_IDLE {
+        (
+            ProbeDecision::LongIdle,
+            format!("it was last seen working {ago} ago"),
+        )
+    } else {
+        (
+            ProbeDecision::SeenWorking,
+            format!("it was seen working {ago} ago"),
+        )
+    }
+}
+
+/// What in the kernel's view of a connection says it is failing: data sent and being
+/// retransmitted, unanswered, or a connection the server is closing.
+fn trouble(timing: &TcpTiming) -> Option<String> {
+    if !timing.established {
+        return Some("its connection to the server is closing".into());
+    }
+    let retransmitting = timing.retransmits > 0 || timing.backoff > 0;
+    (timing.unacked > 0 && retransmitting).then(|| {
+        format!(
+            "the server has not acknowledged {} segment(s) sent to it, retransmitted {} time(s)",
+            timing.unacked,
+            timing.retransmits.max(timing.backoff)
+        )
+    })
+}
+
+/// Whether a live master's link is worth a round trip now, in `mode`, and why (in
+/// `report.probe`): `Some` with the words for it (none when the probe was asked for) and the
+/// moment's snapshot. A master the kernel or its youth vouches for and that was never seen
+/// working is recorded as working instead, so that a later suspend is noticed. A master that
+/// `asks` (ControlMaster ask) is never probed: it would ask the user to confirm the
+/// forwarding. `alive_interval` is its ServerAliveInterval, when known.
 pub fn decide<'a>(
     mode: ProbeMode,
     asks: bool,
+    alive_interval: Option<Duration>,
     report: &mut SocketReport,
     state_file: impl FnOnce() -> &'a StateFile,
 ) -> Option<(Option<String>, Snapshot)> {
-    if report.state != State::Live || mode == ProbeMode::Never {
-        return None;
-    }
-    if asks {
-        if mode == ProbeMode::Always {
-            report
-                .detail
-                .push_str("; not probed: ControlMaster ask would ask you to confirm");
-        }
-        return None;
-    }
-    let now = Snapshot::now();
-    if mode == ProbeMode::Always {
-        return Some((None, now));
-    }
-    let (path, pid) = (report.path.as_deref()?, report.pid?);
-    let seen_working = state_file().seen_working(path, pid);
-    let age = report.file.as_ref().and_then(FileInfo::age);
-    match doubt(seen_working, age, &now) {
-        Some(why) => Some((Some(why), now)),
-        None => {
-            if seen_working.is_none() {
-                state::record_working(path, pid, now);
+    let silence = match mode {
+        _ if report.state != State::Live => return None,
+        ProbeMode::Never => return None,
+        _ if asks => {
+            report.probe = Some(ProbeDecision::WouldAsk);
+            if mode == ProbeMode::Always {
+                report
+                    .detail
+                    .push_str("; not probed: ControlMaster ask would ask you to confirm");
             }
-            None
+            return None;
         }
+        ProbeMode::Always => {
+            report.probe = Some(ProbeDecision::Asked);
+            return Some((None, Snapshot::now()));
+        }
+        ProbeMode::Auto { silence } => silence,
+    };
+    // A server that answers every ServerAliveInterval is silent for one interval at times.
+    let silence = silence.max(alive_interval.unwrap_or_default() * 2);
+    let now = Snapshot::now();
+    let (path, pid) = (report.path.clone()?, report.pid?);
+    if report.link.is_none() {
+        report.link = platform::links(&[pid]).remove(&pid);
     }
+    let seen_working = state_file().seen_working(&path, pid);
+    let age = report.file.as_ref().and_then(FileInfo::age);
+    let (decision, why) = doubt(seen_working, age, report.link.as_ref(), silence, &now);
+    report.probe = Some(decision);
+    if decision.probes() {
+        return Some((Some(why), now));
+    }
+    if seen_working.is_none() {
+        state::record_working(&path, pid, now);
+    }
+    None
 }
 
 /// Sends a round trip through a live master to its server, bounded by `deadline`. The report
@@ -193,6 +292,7 @@ pub fn probe_all(sockets: &mut [SocketReport], deadline: Deadline) {
                 let (fresh, client) = classify::classify_active(&path, deadline);
                 report.relook(fresh);
                 if let Some(mut client) = client {
+                    report.probe = Some(ProbeDecision::Asked);
                     probe(&mut client, report, deadline, now, None);
                 }
             });
@@ -215,34 +315,93 @@ mod tests {
         }
     }
 
+    /// `doubt` where the kernel tells nothing of the link, with a minute of silence allowed.
+    fn blind(seen: Option<&Snapshot>, age: Option<Duration>, now: &Snapshot) -> ProbeDecision {
+        doubt(seen, age, None, Duration::from_secs(60), now).0
+    }
+
+    fn tcp(silent_s: u64, unacked: u32, retransmits: u8) -> Link {
+        Link::Tcp(TcpLink {
+            peer: "10.0.0.5:22".parse().unwrap(),
+            timing: Some(TcpTiming {
+                established: true,
+                retransmits,
+                backoff: retransmits,
+                unacked,
+                silent: Duration::from_secs(silent_s),
+                rtt: Duration::from_millis(20),
+            }),
+        })
+    }
+
     #[test]
     fn nothing_changed_is_no_doubt() {
         let then = snapshot(100, 100, "home");
-        assert_eq!(doubt(Some(&then), None, &snapshot(160, 160, "home")), None);
+        let decision = blind(Some(&then), None, &snapshot(160, 160, "home"));
+        assert_eq!(decision, ProbeDecision::SeenWorking);
+        assert!(!decision.probes());
     }
 
     #[test]
     fn a_suspend_a_new_network_or_a_long_idle_is_doubt() {
         let then = snapshot(100, 100, "home");
-        let suspended = doubt(Some(&then), None, &snapshot(1000, 130, "home")).unwrap();
-        assert!(suspended.contains("suspended for 14m"), "{suspended}");
-        let moved = doubt(Some(&then), None, &snapshot(130, 130, "office")).unwrap();
-        assert!(moved.contains("network changed"), "{moved}");
-        let idle = doubt(Some(&then), None, &snapshot(800, 800, "home")).unwrap();
-        assert!(idle.contains("11m ago"), "{idle}");
+        let (decision, words) = doubt(
+            Some(&then),
+            None,
+            None,
+            Duration::from_secs(60),
+            &snapshot(1000, 130, "home"),
+        );
+        assert_eq!(decision, ProbeDecision::Suspended);
+        assert!(words.contains("suspended for 14m"), "{words}");
+        let moved = blind(Some(&then), None, &snapshot(130, 130, "office"));
+        assert_eq!(moved, ProbeDecision::NetworkChanged);
+        let idle = blind(Some(&then), None, &snapshot(800, 800, "home"));
+        assert_eq!(idle, ProbeDecision::LongIdle);
     }
 
     #[test]
     fn unknown_masters_are_trusted_only_while_young() {
         let now = snapshot(100, 100, "home");
-        assert_eq!(doubt(None, Some(Duration::from_secs(5)), &now), None);
-        assert!(doubt(None, Some(Duration::from_secs(300)), &now).is_some());
-        assert!(doubt(None, None, &now).is_some());
+        assert_eq!(
+            blind(None, Some(Duration::from_secs(5)), &now),
+            ProbeDecision::Young
+        );
+        let old = Some(Duration::from_secs(300));
+        assert_eq!(blind(None, old, &now), ProbeDecision::NeverSeenWorking);
+        assert_eq!(blind(None, None, &now), ProbeDecision::NeverSeenWorking);
         // A record from another boot says nothing about this one.
         let other_boot = Snapshot {
             booted_at: 2_000_000,
             ..snapshot(50, 50, "home")
         };
-        assert!(doubt(Some(&other_boot), Some(Duration::from_secs(300)), &now).is_some());
+        assert_eq!(
+            blind(Some(&other_boot), old, &now),
+            ProbeDecision::NeverSeenWorking
+        );
+    }
+
+    /// Where the kernel shows the connection, its evidence decides: retransmitted data at once,
+    /// silence past the limit, and nothing else, however long ago the master was seen working.
+    #[test]
+    fn the_kernel_view_of_the_link_decides() {
+        let minute = Duration::from_secs(60);
+        let then = snapshot(100, 100, "home");
+        let now = snapshot(5000, 5000, "home");
+        let decide = |link: &Link| doubt(Some(&then), None, Some(link), minute, &now);
+        assert_eq!(decide(&tcp(3, 0, 0)).0, ProbeDecision::ServerHeard);
+        assert_eq!(decide(&tcp(61, 0, 0)).0, ProbeDecision::ServerSilent);
+        let (decision, words) = decide(&tcp(1, 2, 3));
+        assert_eq!(decision, ProbeDecision::LinkTrouble);
+        assert!(words.contains("2 segment(s)"), "{words}");
+        // Unacknowledged data not yet retransmitted is a link at work.
+        assert_eq!(decide(&tcp(1, 2, 0)).0, ProbeDecision::ServerHeard);
+        // A suspend is noticed even when the kernel, whose clock stopped, saw data just now.
+        let woke = snapshot(5000, 200, "home");
+        let after_suspend = doubt(Some(&then), None, Some(&tcp(1, 0, 0)), minute, &woke);
+        assert_eq!(after_suspend.0, ProbeDecision::Suspended);
+        // Through a proxy, as if the kernel told nothing.
+        let proxied = doubt(Some(&then), None, Some(&Link::ViaProxy), minute, &now);
+        assert_eq!(proxied.0, ProbeDecision::LongIdle);
     }
 }

@@ -20,6 +20,8 @@ impl Owner {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    // Where no process facts are read yet (the BSDs: platform/other.rs), no process is made.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "macos")), allow(dead_code))]
     Running,
     /// Stopped by a signal (SIGSTOP, Ctrl-Z) or a tracer: it answers nothing until resumed.
     Stopped,

@@ -31,6 +31,10 @@ pub struct Resolved {
     pub alias: Option<String>,
     /// `user@hostname:port`.
     pub destination: Option<String>,
+    /// ServerAliveInterval in seconds, when set (remembered answers from before it was
+    /// read have none).
+    #[serde(default)]
+    pub server_alive_interval: Option<u64>,
 }
 
 /// The fingerprint of everything `ssh -G ssh_args` depends on, or `None` when it cannot be

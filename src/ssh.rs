@@ -127,6 +127,9 @@ fn parse_resolved(config: &str) -> Resolved {
             "user" => user = Some(value),
             "hostname" => hostname = Some(value),
             "port" => port = Some(value),
+            "serveraliveinterval" => {
+                resolved.server_alive_interval = value.parse().ok().filter(|&s: &u64| s > 0)
+            }
             _ => {}
         }
     }

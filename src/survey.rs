@@ -102,7 +102,25 @@ fn classify_all(
         }
     }
     sockets.sort_by(|a, b| a.path.cmp(&b.path));
+    attach_links(&mut sockets);
     Ok(sockets)
+}
+
+/// What the kernel says of each master's connection to its server (one look for all of them):
+/// its peer, for a person to read where nothing named the socket, and how it is doing.
+fn attach_links(sockets: &mut [SocketReport]) {
+    let is_master = |socket: &SocketReport| {
+        matches!(socket.state, State::Live | State::Hung | State::Orphan) && socket.pid.is_some()
+    };
+    let pids: Vec<i32> = sockets
+        .iter()
+        .filter(|socket| is_master(socket))
+        .filter_map(|socket| socket.pid)
+        .collect();
+    let links = platform::links(&pids);
+    for socket in sockets.iter_mut().filter(|socket| is_master(socket)) {
+        socket.link = socket.pid.and_then(|pid| links.get(&pid).cloned());
+    }
 }
 
 /// The socket at one path, classified without connecting, and the orphan masters that were

@@ -1,81 +1,152 @@
 //! The last line of defence of "never hangs": whatever keeps a command past its budget (a bug,
 //! a kernel that stalls on /proc, a stdout that nobody reads), the process ends then: one line
 //! on stderr and exit 1, or, for `muxguard ssh`, the real ssh in its place.
+//!
+//! A timer signal (SIGALRM), not a thread: nothing to start, so it costs a command nothing. The
+//! handler only does what is safe in one: it writes what was prepared beforehand and calls
+//! `_exit` or `execv`.
 
-use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::ffi::{CString, OsString, c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// How long past `--timeout` a command may take to finish what it started when the deadline
 /// came (ending a master, printing): the watchdog fires at the timeout plus this.
 pub const GRACE: Duration = Duration::from_secs(1);
 
-/// What `muxguard ssh` runs when the watchdog fires: the real ssh and the user's arguments.
-static SSH_INSTEAD: Mutex<Option<(PathBuf, Vec<OsString>)>> = Mutex::new(None);
+/// What the handler says when a command runs out of time.
+static GAVE_UP: AtomicPtr<Vec<u8>> = AtomicPtr::new(ptr::null_mut());
+/// What `muxguard ssh` runs instead, once it has said so.
+static SSH_INSTEAD: AtomicPtr<Instead> = AtomicPtr::new(ptr::null_mut());
+/// The budget the watchdog was armed with, in milliseconds, for what it says.
+static BUDGET_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The real ssh and the user's arguments, ready for `execv`.
+struct Instead {
+    ssh: CString,
+    /// Owns what `argv` points to.
+    _args: Vec<CString>,
+    /// NULL-terminated.
+    argv: Vec<*const c_char>,
+    announce: Vec<u8>,
+    cannot: Vec<u8>,
+}
 
 /// Starts the watchdog: the process ends `budget` from now unless it has ended by itself.
 pub fn arm(budget: Duration) {
-    let fires_at = Instant::now() + budget;
-    let spawned = std::thread::Builder::new()
-        .name("watchdog".into())
-        .spawn(move || {
-            // sleep() may be cut short by a signal: wait until the moment has really come.
-            while let Some(left) = fires_at.checked_duration_since(Instant::now()) {
-                if left.is_zero() {
-                    break;
-                }
-                std::thread::sleep(left);
-            }
-            expire(budget);
-        });
-    // Without a thread the command still runs; every wait in it has its own deadline too.
-    drop(spawned);
+    BUDGET_MS.store(budget.as_millis() as u64, Ordering::Release);
+    let said = format!(
+        "muxguard: gave up after {budget:?} (--timeout plus {GRACE:?}); nothing more was done\n"
+    );
+    let previous = GAVE_UP.swap(Box::into_raw(Box::new(said.into_bytes())), Ordering::AcqRel);
+    if !previous.is_null() {
+        // SAFETY: made by Box::into_raw above, in an earlier call, and no longer reachable.
+        drop(unsafe { Box::from_raw(previous) });
+    }
+    // SAFETY: the handler does only what a signal handler may (see `expire`).
+    unsafe {
+        libc::signal(
+            libc::SIGALRM,
+            expire as extern "C" fn(c_int) as libc::sighandler_t,
+        );
+    }
+    set_timer(budget);
+}
+
+/// Stops the watchdog, before an exec: a timer survives execve, and would end the program that
+/// replaces muxguard.
+pub fn disarm() {
+    set_timer(Duration::ZERO);
+}
+
+fn set_timer(after: Duration) {
+    let timer = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval {
+            tv_sec: after.as_secs() as libc::time_t,
+            tv_usec: after.subsec_micros() as libc::suseconds_t,
+        },
+    };
+    // SAFETY: a valid itimerval; the old value is not wanted. Without a timer the command
+    // still runs: every wait in it has its own deadline too.
+    unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, ptr::null_mut()) };
 }
 
 /// From now on, the watchdog runs `ssh` with `args` instead of exiting: `muxguard ssh` fails
 /// open.
-pub fn run_ssh_instead(ssh: PathBuf, args: Vec<OsString>) {
-    let mut instead = SSH_INSTEAD
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    *instead = Some((ssh, args));
-}
-
-fn expire(budget: Duration) -> ! {
-    let instead = SSH_INSTEAD
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
-    match instead {
-        Some((ssh, args)) => {
-            say(&format!(
-                "muxguard: gave up after {budget:?}; running ssh as it is\n"
-            ));
-            let error = Command::new(&ssh).arg0("ssh").args(&args).exec();
-            say(&format!(
-                "muxguard: cannot run {}: {error}\n",
-                ssh.display()
-            ));
-            // SAFETY: _exit ends the process at once, touching no lock another thread holds.
-            unsafe { libc::_exit(255) }
-        }
-        None => {
-            say(&format!(
-                "muxguard: gave up after {budget:?} (--timeout plus {GRACE:?}); nothing more was done\n"
-            ));
-            // SAFETY: as above. Not process::exit: it would flush stdout, whose lock the stuck
-            // thread may hold.
-            unsafe { libc::_exit(1) }
-        }
+pub fn run_ssh_instead(ssh: &Path, args: &[OsString]) {
+    let text = |bytes: &[u8]| CString::new(bytes).ok();
+    let Some(ssh_path) = text(ssh.as_os_str().as_bytes()) else {
+        return;
+    };
+    let mut owned = vec![CString::from(c"ssh")];
+    for arg in args {
+        // An argument with a NUL byte cannot be passed on; ssh would not get it either.
+        let Some(arg) = text(arg.as_bytes()) else {
+            return;
+        };
+        owned.push(arg);
+    }
+    let mut argv: Vec<*const c_char> = owned.iter().map(|arg| arg.as_ptr()).collect();
+    argv.push(ptr::null());
+    let instead = Instead {
+        ssh: ssh_path,
+        _args: owned,
+        argv,
+        announce: format!(
+            "muxguard: gave up after {:?}; running ssh as it is\n",
+            Duration::from_millis(BUDGET_MS.load(Ordering::Acquire))
+        )
+        .into_bytes(),
+        cannot: format!("muxguard: cannot run {}\n", ssh.display()).into_bytes(),
+    };
+    let previous = SSH_INSTEAD.swap(Box::into_raw(Box::new(instead)), Ordering::AcqRel);
+    if !previous.is_null() {
+        // SAFETY: made by Box::into_raw above, in an earlier call. The handler may not run
+        // during this call: muxguard ssh calls this once, long before its budget ends.
+        drop(unsafe { Box::from_raw(previous) });
     }
 }
 
-/// Writes to stderr without its lock (the stuck thread may hold it) and without blocking (the
-/// stuck thread may be blocked on a full stderr): a line that cannot go out now is lost.
-fn say(line: &str) {
+/// The signal handler: only poll, write, sigprocmask, execv and _exit, all safe in a handler.
+extern "C" fn expire(_signal: c_int) {
+    let instead = SSH_INSTEAD.load(Ordering::Acquire);
+    // SAFETY: set from Box::into_raw and never freed while set; read only.
+    if let Some(instead) = unsafe { instead.as_ref() } {
+        say(&instead.announce);
+        // Blocked while its handler runs, and a blocked signal stays blocked across execv.
+        // SAFETY: a valid signal set, built and applied by async-signal-safe calls.
+        unsafe {
+            let mut alarm: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut alarm);
+            libc::sigaddset(&mut alarm, libc::SIGALRM);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &alarm, ptr::null_mut());
+        }
+        // SAFETY: a NUL-terminated path and a NULL-terminated array of NUL-terminated
+        // strings, alive for the whole process.
+        unsafe { libc::execv(instead.ssh.as_ptr(), instead.argv.as_ptr()) };
+        say(&instead.cannot);
+        // SAFETY: _exit ends the process at once, touching no lock another thread holds.
+        unsafe { libc::_exit(255) }
+    }
+    // SAFETY: as above.
+    if let Some(said) = unsafe { GAVE_UP.load(Ordering::Acquire).as_ref() } {
+        say(said);
+    }
+    // SAFETY: as above. Not process::exit: it would flush stdout, whose lock the stuck code
+    // may hold.
+    unsafe { libc::_exit(1) }
+}
+
+/// Writes to stderr without its lock (the stuck code may hold it) and without blocking (it may
+/// be blocked on a full stderr): a line that cannot go out now is lost.
+fn say(line: &[u8]) {
     let mut stderr = [libc::pollfd {
         fd: libc::STDERR_FILENO,
         events: libc::POLLOUT,

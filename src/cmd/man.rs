@@ -48,9 +48,10 @@ const STATES: [(&str, &str); 8] = [
 
 /// Every environment variable muxguard or its shell integration reads, as defined where it is
 /// read.
-pub(crate) const ENVIRONMENT: [&Variable; 7] = [
+pub(crate) const ENVIRONMENT: [&Variable; 8] = [
     &cli::TIMEOUT,
     &probe::PROBE,
+    &probe::PROBE_AFTER,
     &hooks::DISABLE,
     &hooks::SWEEP_INTERVAL,
     &hooks::WRAP_TOOLS,

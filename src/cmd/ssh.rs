@@ -29,7 +29,7 @@ pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
     }
     let real_ssh = ssh::find_real_ssh()?;
     // From here on, whatever stops muxguard (its watchdog included) runs ssh instead.
-    watchdog::run_ssh_instead(real_ssh.clone(), args.ssh_args.clone());
+    watchdog::run_ssh_instead(&real_ssh, &args.ssh_args);
     let disabled = hooks::DISABLE.read().is_some_and(|value| value == "1");
     // ssh -G, -V, -Q and -O open no session through the master (git runs `-G` to learn what
     // ssh this is; `-O` addresses the master itself): nothing to repair. A command line ssh
@@ -64,6 +64,7 @@ fn exec_ssh(real_ssh: &std::path::Path, route: Route, ssh_args: &[OsString]) -> 
         // Before the user's arguments, so that an -S of theirs still wins.
         command.args(["-o", "ControlPath=none"]);
     }
+    watchdog::disarm();
     let error = command.args(ssh_args).exec();
     Error::Failed(format!("cannot run {}: {error}", real_ssh.display()))
 }
@@ -94,7 +95,7 @@ enum Route {
 /// `ssh host` that became the master). Its user means to resume it with `fg`, so this ssh goes
 /// around it instead.
 fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
-    let mode = ProbeMode::from_env().unwrap_or(ProbeMode::Auto);
+    let mode = ProbeMode::from_env().unwrap_or_default();
     let Ok(mut examined) = examine::examine(None, ssh_args, mode, false, deadline) else {
         return Route::ThroughTheMaster;
     };

@@ -6,7 +6,8 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::classify::{Outcome, Reason, SocketReport, State};
+use crate::classify::{Outcome, ProbeDecision, Reason, SocketReport, State};
+use crate::platform::Link;
 use crate::repair::{Action, Repair};
 
 pub const SCHEMA: u32 = 1;
@@ -25,6 +26,16 @@ pub struct SocketJson<'a> {
     age_s: Option<u64>,
     detail: Cow<'a, str>,
     round_trip_ms: Option<f64>,
+    /// The server's address, `"10.0.0.5:22"`, for a live master whose connection the kernel
+    /// shows.
+    peer: Option<String>,
+    /// Seconds since the server last sent anything, and the smoothed round trip, where the
+    /// kernel keeps them.
+    silent_s: Option<f64>,
+    rtt_ms: Option<f64>,
+    /// Why the link was proved, or not, where that was decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probe: Option<ProbeDecision>,
     /// Where a repair was tried.
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<Outcome>,
@@ -36,6 +47,11 @@ pub struct SocketJson<'a> {
 impl<'a> SocketJson<'a> {
     /// A socket as `status` shows it.
     pub fn new(socket: &'a SocketReport) -> Self {
+        let tcp = match &socket.link {
+            Some(Link::Tcp(tcp)) => Some(tcp),
+            _ => None,
+        };
+        let timing = tcp.and_then(|tcp| tcp.timing.as_ref());
         SocketJson {
             path: socket.path.as_deref().map(|path| path.to_string_lossy()),
             state: socket.state,
@@ -46,6 +62,10 @@ impl<'a> SocketJson<'a> {
             age_s: socket.age_s,
             detail: Cow::Borrowed(&socket.detail),
             round_trip_ms: socket.round_trip_ms,
+            peer: tcp.map(|tcp| tcp.peer.to_string()),
+            silent_s: timing.map(|timing| thousandths(timing.silent.as_secs_f64())),
+            rtt_ms: timing.map(|timing| thousandths(timing.rtt.as_secs_f64() * 1e3)),
+            probe: socket.probe,
             outcome: None,
             action: None,
         }
@@ -61,6 +81,11 @@ impl<'a> SocketJson<'a> {
             ..SocketJson::new(socket)
         }
     }
+}
+
+/// Rounded to three decimals: what the kernel measures is no finer.
+fn thousandths(value: f64) -> f64 {
+    (value * 1e3).round() / 1e3
 }
 
 /// `check`: one socket, its fields beside the schema number.

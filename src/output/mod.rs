@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::classify::{SocketReport, State};
 use crate::durations;
 use crate::environment::Variable;
+use crate::platform::Link;
 use crate::repair::Repair;
 
 pub mod json;
@@ -143,14 +144,16 @@ pub fn detail<'a>(socket: &'a SocketReport, repair: Option<&Repair>) -> Cow<'a, 
     }
 }
 
-/// `alias (user@host:port)`, or whichever of the two is known, escaped for a terminal.
+/// `alias (user@host:port)`, or whichever of the two is known, escaped for a terminal; for a
+/// master nothing named, the server's address it is connected to.
 pub fn destination(report: &SocketReport) -> String {
-    match (&report.alias, &report.destination) {
-        (Some(alias), Some(destination)) => {
+    match (&report.alias, &report.destination, &report.link) {
+        (Some(alias), Some(destination), _) => {
             format!("{} ({})", escape(alias), escape(destination))
         }
-        (Some(known), None) | (None, Some(known)) => escape(known).into_owned(),
-        (None, None) => "-".into(),
+        (Some(known), None, _) | (None, Some(known), _) => escape(known).into_owned(),
+        (None, None, Some(Link::Tcp(tcp))) => tcp.peer.to_string(),
+        (None, None, _) => "-".into(),
     }
 }
 

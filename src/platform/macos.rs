@@ -11,13 +11,14 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::mem::{MaybeUninit, size_of};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::socket::MsgFlags;
 use nix::time::ClockId;
 
-use super::Listener;
+use super::{Link, Listener, TcpLink};
 use crate::process::{Owner, Process, Status};
 
 /// sun_path holds 104 bytes with the final NUL.
@@ -36,7 +37,10 @@ const PROC_PIDFDSOCKETINFO: libc::c_int = 3;
 /// proc_listpids: every process, or those of one uid.
 const PROC_ALL_PIDS: u32 = 1;
 const PROC_UID_ONLY: u32 = 4;
+const SOCKINFO_TCP: libc::c_int = 2;
 const SOCKINFO_UN: libc::c_int = 3;
+/// in_sockinfo's insi_vflag for an IPv6 socket.
+const INI_IPV6: u8 = 0x2;
 const SO_ACCEPTCONN: libc::c_short = 0x2;
 /// p_stat values of a process (sys/proc.h).
 const SSTOP: u32 = 4;
@@ -90,6 +94,23 @@ struct UnSockInfo {
     /// A sockaddr_un (sun_len, sun_family, sun_path), in a SOCK_MAXADDRLEN buffer.
     unsi_addr: [u8; 255],
     unsi_caddr: [u8; 255],
+}
+
+/// in_sockinfo: the start of the member of socket_info's protocol union that a TCP socket
+/// fills in (tcp_sockinfo). An IPv4 address is in the last 4 bytes of its 16.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct InSockInfo {
+    insi_fport: i32,
+    insi_lport: i32,
+    insi_gencnt: u64,
+    insi_flags: u32,
+    insi_flow: u32,
+    insi_vflag: u8,
+    insi_ip_ttl: u8,
+    rfu_1: u32,
+    insi_faddr: [u8; 16],
+    insi_laddr: [u8; 16],
 }
 
 #[repr(C)]
@@ -189,9 +210,8 @@ fn pids(owner: Owner) -> Vec<i32> {
     pids
 }
 
-/// The listening Unix sockets a process holds: (the kernel's handle of the socket, its bound
-/// path).
-fn listening_sockets(pid: i32) -> Vec<(u64, Option<PathBuf>)> {
+/// The sockets a process holds, in the order of its descriptors.
+fn sockets(pid: i32) -> Vec<SocketInfo> {
     let Some(info) = bsd_info(pid) else {
         return Vec::new();
     };
@@ -207,9 +227,18 @@ fn listening_sockets(pid: i32) -> Vec<(u64, Option<PathBuf>)> {
     let written =
         unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, fds.as_mut_ptr().cast(), size) };
     fds.truncate(written.max(0) as usize / size_of::<libc::proc_fdinfo>());
+    fds.sort_unstable_by_key(|fd| fd.proc_fd);
     fds.iter()
         .filter(|fd| fd.proc_fdtype == libc::PROX_FDTYPE_SOCKET as u32)
         .filter_map(|fd| socket_info(pid, fd.proc_fd))
+        .collect()
+}
+
+/// The listening Unix sockets a process holds: (the kernel's handle of the socket, its bound
+/// path).
+fn listening_sockets(pid: i32) -> Vec<(u64, Option<PathBuf>)> {
+    sockets(pid)
+        .into_iter()
         .filter(|socket| {
             socket.soi_family == libc::AF_UNIX
                 && socket.soi_kind == SOCKINFO_UN
@@ -288,6 +317,50 @@ pub fn holds_socket(pid: i32, socket: u64) -> bool {
     listening_sockets(pid)
         .iter()
         .any(|(held, _)| *held == socket)
+}
+
+/// Each master's connection to its server: its first TCP socket (ssh connects to the server
+/// before it opens anything else). libproc gives the peer, not the timing Linux has.
+pub fn links(pids: &[i32]) -> HashMap<i32, Link> {
+    pids.iter()
+        .filter(|&&pid| bsd_info(pid).is_some())
+        .map(|&pid| {
+            let peer = sockets(pid).iter().find_map(tcp_peer);
+            let link = peer.map_or(Link::ViaProxy, |peer| {
+                Link::Tcp(TcpLink { peer, timing: None })
+            });
+            (pid, link)
+        })
+        .collect()
+}
+
+/// The peer of a TCP socket, from its in_sockinfo.
+fn tcp_peer(socket: &SocketInfo) -> Option<SocketAddr> {
+    if socket.soi_kind != SOCKINFO_TCP {
+        return None;
+    }
+    // SAFETY: for SOCKINFO_TCP the kernel filled the protocol union with a tcp_sockinfo,
+    // which starts with the in_sockinfo read here; the union is larger than it.
+    let inet: InSockInfo = unsafe {
+        std::ptr::addr_of!(socket.soi_proto)
+            .cast::<InSockInfo>()
+            .read_unaligned()
+    };
+    // The port is kept in network order in the low 16 bits of an int.
+    let port = u16::from_be(inet.insi_fport as u16);
+    let ip = if inet.insi_vflag & INI_IPV6 != 0 {
+        let ip = Ipv6Addr::from(inet.insi_faddr);
+        ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4)
+    } else {
+        let [a, b, c, d] = [
+            inet.insi_faddr[12],
+            inet.insi_faddr[13],
+            inet.insi_faddr[14],
+            inet.insi_faddr[15],
+        ];
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    };
+    (port != 0).then(|| SocketAddr::new(ip, port))
 }
 
 /// Nothing to do: macOS has no parent-death signal. An `ssh -G` left running when muxguard is

@@ -10,6 +10,8 @@
 //! - `CLOCKS`: a clock that counts time suspended and one that does not;
 //! - `network_facts()`: the machine's addresses, for noticing a change of network;
 //! - `stream_socket()`, `NO_SIGPIPE`: socket set-up;
+//! - `links(pids)`: each master's connection to its server (peer, and on Linux how long the
+//!   server has been silent and whether data is being retransmitted);
 //! - `MAX_SOCKET_PATH`, `die_with_parent`, `rename_noreplace`.
 //!
 //! Linux (`linux/`) reads sock_diag and /proc and holds processes by pidfd; macOS (`macos.rs`)
@@ -17,7 +19,9 @@
 //! holds what any unix does the same way; the `portable` feature makes Linux use it too, so
 //! that the tests exercise it against the real sshd.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -38,8 +42,8 @@ use macos as os;
 use other as os;
 
 pub use os::{
-    CLOCKS, MAX_SOCKET_PATH, NO_SIGPIPE, die_with_parent, holders_of, holds_socket, listeners,
-    process, rename_noreplace,
+    CLOCKS, MAX_SOCKET_PATH, NO_SIGPIPE, die_with_parent, holders_of, holds_socket, links,
+    listeners, process, rename_noreplace,
 };
 
 // Linux's own means, or, with the `portable` feature and on every other unix, the portable
@@ -60,4 +64,37 @@ pub struct Listener {
     pub bound_path: Option<PathBuf>,
     /// Device and inode of the file made by bind(), when the kernel tells.
     pub file: Option<(u64, u64)>,
+}
+
+/// What the kernel knows of a master's connection to its server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// It holds no TCP socket: a ProxyCommand or ProxyJump carries its connection.
+    ViaProxy,
+    Tcp(TcpLink),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpLink {
+    /// The server's address and port, as connected to.
+    pub peer: SocketAddr,
+    /// Where the kernel keeps it (Linux's tcp_info).
+    pub timing: Option<TcpTiming>,
+}
+
+/// How the connection is doing, as the kernel's TCP stack sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpTiming {
+    /// In the ESTABLISHED state (not closing).
+    pub established: bool,
+    /// Retransmissions of the oldest unacknowledged data so far.
+    pub retransmits: u8,
+    /// Exponential backoff of the retransmission timer.
+    pub backoff: u8,
+    /// Segments sent and not yet acknowledged.
+    pub unacked: u32,
+    /// Since data last came from the server (the kernel's clock stops while suspended).
+    pub silent: Duration,
+    /// Smoothed round-trip time.
+    pub rtt: Duration,
 }

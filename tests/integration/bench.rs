@@ -122,6 +122,23 @@ fn benchmarks() {
         failures.push("check --path is not 4x faster than ssh -O check");
     }
 
+    // What `auto` costs: reading the master's connection from the kernel, the state file and
+    // the network snapshot, against a check that decides nothing.
+    let means = side_by_side(
+        &env,
+        "auto-decision",
+        &[
+            format!("env MUXGUARD_PROBE=auto {MUXGUARD} check --path {socket}"),
+            format!("env MUXGUARD_PROBE=never {MUXGUARD} check --path {socket}"),
+        ],
+    );
+    let decision_ms = (means[0] - means[1]) * 1e3;
+    report.push(format!(
+        "check --path, MUXGUARD_PROBE=auto vs never: {:.2} ms vs {:.2} ms: the decision costs {decision_ms:.2} ms (link from the kernel, state file, network)",
+        means[0] * 1e3,
+        means[1] * 1e3
+    ));
+
     let means = side_by_side(
         &env,
         "check-args",

@@ -5,9 +5,10 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -441,6 +442,20 @@ fn the_watchdog_ends_a_command_that_outlives_its_budget() {
     );
 }
 
+/// The watchdog's timer ends with muxguard: ssh, which replaces it, runs past muxguard's budget.
+#[test]
+fn the_watchdog_does_not_outlive_muxguard_ssh() {
+    let env = TestEnv::new();
+    let mut command = env.muxguard();
+    command
+        .args(["--timeout", "100ms", "ssh"])
+        .args(env.ssh_args("alpha"))
+        .args(["sleep 1.5; echo lasted"]);
+    let run = run(command);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "lasted\n");
+}
+
 #[test]
 fn the_watchdog_runs_ssh_when_muxguard_ssh_is_stuck() {
     let env = TestEnv::new();
@@ -586,10 +601,28 @@ fn a_listener_of_another_user_on_your_socket_is_foreign() {
     let env = TestEnv::new();
     let path = env.cm_dir.join("held-by-nobody");
     let listener = UnixListener::bind(&path).unwrap();
-    // Inherited by the child, which becomes nobody and holds it while it sleeps.
-    fcntl(&listener, FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())).unwrap();
+    // Handed to the child alone, which becomes nobody and holds it while it sleeps: the
+    // listener itself stays close-on-exec, so that no process another test starts meanwhile
+    // keeps it too.
+    let listening_fd = listener.as_raw_fd();
     let mut command = Command::new("sleep");
     command.arg("30");
+    // SAFETY: dup2 is async-signal-safe; nothing else runs before exec.
+    unsafe {
+        command.pre_exec(move || {
+            // Kept across exec: dup2 onto another number clears close-on-exec, and onto the
+            // same number does nothing, so then the flag is cleared by itself.
+            let kept = if listening_fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(listening_fd, 3)
+            };
+            if kept == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     as_nobody(&mut command);
     let mut child = command.spawn().unwrap();
     env.track_pid(child.id() as i32);

@@ -15,6 +15,7 @@ mod harness;
 mod help;
 mod hostile;
 mod init;
+mod links;
 mod mux;
 mod outcomes;
 mod probe;

@@ -1,6 +1,7 @@
 //! Linux: the kernel's socket table (sock_diag), /proc, pidfds, CLOCK_BOOTTIME and a netlink
 //! address dump.
 
+mod links;
 mod listeners;
 #[cfg(not(feature = "portable"))]
 mod native;
@@ -15,6 +16,7 @@ use std::path::Path;
 use nix::sys::socket::MsgFlags;
 use nix::time::ClockId;
 
+pub use links::links;
 pub use listeners::listeners;
 #[cfg(not(feature = "portable"))]
 pub use native::{ProcessHandle, network_facts, stream_socket};
