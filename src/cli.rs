@@ -22,7 +22,7 @@ pub const TIMEOUT: Variable = Variable {
 #[derive(Debug, Parser)]
 #[command(
     name = "muxguard",
-    version,
+    version = env!("MUXGUARD_VERSION"),
     about = "Keep OpenSSH connection sharing (ControlMaster) healthy",
     long_about = "Keep OpenSSH connection sharing (ControlMaster) healthy.\n\n\
         muxguard finds control sockets, tells the truth about each one (live, stale, hung, \

@@ -69,8 +69,8 @@ fn set_timer(after: Duration) {
             tv_usec: 0,
         },
         it_value: libc::timeval {
-            tv_sec: after.as_secs() as libc::time_t,
-            tv_usec: after.subsec_micros() as libc::suseconds_t,
+            tv_sec: after.as_secs() as _,
+            tv_usec: after.subsec_micros() as _,
         },
     };
     // SAFETY: a valid itimerval; the old value is not wanted. Without a timer the command

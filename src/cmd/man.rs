@@ -64,7 +64,7 @@ pub fn run(args: ManArgs) -> Result<ExitCode> {
     match args.subcommand {
         None => output::written(render(&mut out))?,
         Some(name) => {
-            let command = Cli::command();
+            let command = versioned();
             let sub = command
                 .get_subcommands()
                 .find(|sub| sub.get_name() == name && !sub.is_hide_set())
@@ -77,8 +77,14 @@ pub fn run(args: ManArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
+/// The command line, with the version alone: the checked-in pages must not change with every
+/// commit, which `--version` names.
+fn versioned() -> clap::Command {
+    Cli::command().version(env!("CARGO_PKG_VERSION"))
+}
+
 fn render(out: &mut dyn Write) -> io::Result<()> {
-    let man = clap_mangen::Man::new(Cli::command());
+    let man = clap_mangen::Man::new(versioned());
     man.render_title(out)?;
     man.render_name_section(out)?;
     man.render_synopsis_section(out)?;

@@ -279,6 +279,9 @@ fn installed_layout() -> Vec<String> {
         "share/muxguard/muxguard.zsh",
         "share/muxguard/muxguard.fish",
         "share/muxguard/muxguard.plugin.zsh",
+        "share/muxguard/conf.d/muxguard.fish",
+        "share/doc/muxguard/README.md",
+        "share/doc/muxguard/LICENSE",
     ]
     .map(String::from)
     .to_vec();
