@@ -1,6 +1,7 @@
-//! Each master's TCP connection to its server, from the kernel: the socket inodes a master holds
-//! (`/proc/PID/fd`) matched against one sock_diag dump of the TCP sockets per address family,
-//! with `struct tcp_info` (how long the server has been silent, retransmits, round trip).
+//! Each master's TCP connection to its server, from the kernel, with `struct tcp_info` (how long
+//! the server has been silent, retransmits, round trip): asked of the master's own socket
+//! through a copy of its descriptor (pidfd_getfd), or else found by its inode (`/proc/PID/fd`)
+//! in a sock_diag dump of the TCP sockets of each address family.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
