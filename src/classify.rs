@@ -187,6 +187,24 @@ impl ProbeDecision {
     }
 }
 
+/// Where discovery found a socket: a closed set of codes, `found` in the JSON of `status`,
+/// `clean` and `reset --all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Found {
+    /// A ControlPath of the ssh config names it.
+    Config,
+    /// In Ansible's `~/.ansible/cp`.
+    Ansible,
+    /// In a directory named with `--dir`.
+    Dir,
+    /// A path an earlier `check` resolved.
+    Resolved,
+    /// An ssh process of the user's listens on it (or did, and it is remembered): a
+    /// ControlPath given on ssh's command line (Emacs TRAMP, git-annex, scripts).
+    Process,
+}
+
 /// What classification found about one socket: its state and why, the evidence for it, and
 /// what a repair needs to act safely. The JSON view is made from it by `output::json`.
 #[derive(Debug, Clone)]
@@ -199,6 +217,8 @@ pub struct SocketReport {
     pub pid: Option<i32>,
     pub destination: Option<String>,
     pub alias: Option<String>,
+    /// Where discovery found it.
+    pub found: Option<Found>,
     pub age_s: Option<u64>,
     /// The reason in words, for people.
     pub detail: String,
@@ -223,6 +243,7 @@ impl SocketReport {
             pid: None,
             destination: None,
             alias: None,
+            found: None,
             age_s: None,
             detail: detail.into(),
             round_trip_ms: None,
@@ -251,13 +272,15 @@ impl SocketReport {
         }
     }
 
-    /// Takes what a fresh look at the same socket found, keeping its names, and what the
-    /// kernel said of its master's link if it is the same master.
+    /// Takes what a fresh look at the same socket found, keeping its names and where it was
+    /// found, and what the kernel said of its master's link if it is the same master.
     pub fn relook(&mut self, fresh: SocketReport) {
         let (destination, alias) = (self.destination.take(), self.alias.take());
         let link = self.link.take().filter(|_| fresh.pid == self.pid);
+        let found = self.found;
         *self = fresh.named(destination, alias);
         self.link = link;
+        self.found = found;
     }
 
     /// Gives the socket another state, for `reason`, with what is known of it so far.
@@ -734,6 +757,20 @@ mod tests {
             .collect();
         let heading = "### Dead links: `--probe` and `MUXGUARD_PROBE`";
         assert_eq!(readme_table(heading, 2), documented);
+    }
+
+    #[test]
+    fn the_readme_lists_every_place_a_socket_is_found() {
+        let places = [
+            Found::Config,
+            Found::Ansible,
+            Found::Dir,
+            Found::Resolved,
+            Found::Process,
+        ];
+        let documented: Vec<Vec<String>> = places.iter().map(|&found| vec![code(found)]).collect();
+        let heading = "### `muxguard status [--probe] [--json] [-F FILE] [--dir DIR]...`";
+        assert_eq!(readme_table(heading, 1), documented);
     }
 
     #[test]

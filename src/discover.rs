@@ -1,11 +1,13 @@
 //! Where control sockets are: the directories of the ControlPath templates in the ssh config,
-//! directories named with `--dir`, Ansible's, and the paths earlier `check` runs resolved.
+//! directories named with `--dir`, Ansible's, the paths earlier `check` runs resolved, and the
+//! masters' sockets remembered from the kernel's table (survey adds those it sees now).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::classify::Found;
 use crate::error::Result;
 use crate::listeners::master_path_of;
 use crate::sshconfig;
@@ -13,32 +15,35 @@ use crate::state::StateFile;
 use crate::template::{LocalIdentity, Template};
 
 /// A path that may be a control socket, with what is known of its destination.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Candidate {
     pub destination: Option<String>,
     pub alias: Option<String>,
+    pub found: Found,
     /// Report it only if it is a socket: it was found by a pattern that ordinary files match
     /// too, or in a directory that holds nothing else of interest.
     pub sockets_only: bool,
 }
 
-/// Where control sockets were looked for, and what was found.
+impl Candidate {
+    /// A path found `how`, of a destination not known yet.
+    pub fn new(how: Found) -> Candidate {
+        Candidate {
+            destination: None,
+            alias: None,
+            found: how,
+            sockets_only: false,
+        }
+    }
+}
+
+/// What discovery found.
 #[derive(Debug, Default)]
 pub struct Discovery {
     /// Every candidate, by path.
     pub candidates: BTreeMap<PathBuf, Candidate>,
-    /// Every directory searched.
-    pub dirs: Vec<PathBuf>,
-}
-
-impl Discovery {
-    /// Whether `path` lies where this discovery looked: in a searched directory, or known.
-    pub fn covers(&self, path: &Path) -> bool {
-        self.candidates.contains_key(path)
-            || path
-                .parent()
-                .is_some_and(|parent| self.dirs.iter().any(|dir| dir == parent))
-    }
+    /// The state file, as read for the paths it remembers.
+    pub known: StateFile,
 }
 
 /// Looks in every place there is.
@@ -53,7 +58,6 @@ pub fn discover(config: Option<&Path>, extra_dirs: &[PathBuf]) -> Result<Discove
     let mut template_dirs: Vec<&Path> = templates.iter().map(|t| t.dir.as_path()).collect();
     template_dirs.sort();
     template_dirs.dedup();
-    let mut searched: Vec<PathBuf> = template_dirs.iter().map(|dir| dir.to_path_buf()).collect();
     for dir in template_dirs {
         let in_dir: Vec<&Template> = templates.iter().filter(|t| t.dir == dir).collect();
         for (path, name, _) in entries(dir) {
@@ -73,6 +77,7 @@ pub fn discover(config: Option<&Path>, extra_dirs: &[PathBuf]) -> Result<Discove
                     Candidate {
                         destination: parts.destination,
                         alias: parts.alias,
+                        found: Found::Config,
                         sockets_only: !template.is_specific(),
                     },
                 );
@@ -81,26 +86,32 @@ pub fn discover(config: Option<&Path>, extra_dirs: &[PathBuf]) -> Result<Discove
     }
 
     let ansible = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".ansible/cp"));
-    for dir in extra_dirs.iter().chain(ansible.as_ref()) {
-        searched.push(dir.clone());
+    let dirs = extra_dirs.iter().map(|dir| (dir, Found::Dir));
+    for (dir, how) in dirs.chain(ansible.as_ref().map(|dir| (dir, Found::Ansible))) {
         for (path, _, is_socket) in entries(dir) {
             if is_socket {
                 found.entry(path).or_insert(Candidate {
                     sockets_only: true,
-                    ..Candidate::default()
+                    ..Candidate::new(how)
                 });
             }
         }
     }
 
-    for (path, seen) in StateFile::load().sockets {
-        let candidate = found.entry(path).or_default();
-        candidate.destination = candidate.destination.take().or(seen.destination);
-        candidate.alias = candidate.alias.take().or(seen.alias);
+    let known = StateFile::load();
+    for (path, seen) in &known.sockets {
+        let how = if seen.by_process {
+            Found::Process
+        } else {
+            Found::Resolved
+        };
+        let candidate = found.entry(path.clone()).or_insert(Candidate::new(how));
+        candidate.destination = candidate.destination.take().or(seen.destination.clone());
+        candidate.alias = candidate.alias.take().or(seen.alias.clone());
     }
     Ok(Discovery {
         candidates: found,
-        dirs: searched,
+        known,
     })
 }
 

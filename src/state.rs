@@ -107,8 +107,13 @@ struct RememberedAnswer {
 pub struct Seen {
     pub destination: Option<String>,
     pub alias: Option<String>,
-    /// Unix time of the last `check` that resolved this path.
+    /// Unix time of the last `check` that resolved this path, or of the first look that saw
+    /// a master listen on it.
     pub seen: u64,
+    /// Found as a master's socket in the kernel's table, no `check` resolved it: forgotten once
+    /// the path is gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_process: bool,
 }
 
 fn now() -> u64 {
@@ -183,6 +188,37 @@ pub fn record_working(path: &Path, pid: i32, snapshot: Snapshot) {
     });
 }
 
+/// Remembers the sockets of masters found in the kernel's table (`found`, their ControlPaths
+/// given on ssh's command line), so that once a master is gone its stale socket is still found;
+/// forgets those remembered so whose path is gone. `known` is the state as loaded: when it has
+/// them all already, nothing is written.
+pub fn remember_masters(known: &StateFile, found: Vec<PathBuf>) {
+    let new = |state: &StateFile, path: &PathBuf| !state.sockets.contains_key(path);
+    if !found.iter().any(|path| new(known, path)) {
+        return;
+    }
+    update(move |state| {
+        let before = state.sockets.len();
+        state
+            .sockets
+            .retain(|path, seen| !seen.by_process || path.symlink_metadata().is_ok());
+        let mut changed = state.sockets.len() != before;
+        for path in found {
+            if new(state, &path) {
+                let seen = Seen {
+                    destination: None,
+                    alias: None,
+                    seen: now(),
+                    by_process: true,
+                };
+                state.sockets.insert(path, seen);
+                changed = true;
+            }
+        }
+        changed
+    });
+}
+
 /// Records that `check` resolved `path` for this destination, unless `known` (the state as
 /// loaded) has it already.
 pub fn record_resolved(
@@ -195,6 +231,7 @@ pub fn record_resolved(
         destination: destination.map(str::to_string),
         alias: alias.map(str::to_string),
         seen: now(),
+        by_process: false,
     };
     let path = path.to_path_buf();
     let up_to_date = |state: &StateFile, path: &Path, seen: &Seen| {
@@ -526,6 +563,7 @@ mod tests {
             destination: None,
             alias: None,
             seen,
+            by_process: false,
         }
     }
 
@@ -689,6 +727,7 @@ mod tests {
                             destination: Some(format!("u@h{i}:22")),
                             alias: None,
                             seen: now(),
+                            by_process: false,
                         };
                         state.sockets.insert(PathBuf::from(format!("/s/{i}")), seen);
                         true

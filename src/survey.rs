@@ -1,17 +1,20 @@
 //! Every control socket there is, classified without connecting to any master: what `status`
 //! shows and what `clean` and `reset --all` act on.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::classify::{self, Look, SocketReport, State};
-use crate::discover;
+use crate::classify::{self, Found, Look, SocketReport, State};
+use crate::discover::{self, Candidate};
+use crate::environment::Variable;
 use crate::error::{Error, Result};
-use crate::fsentry::FileKind;
+use crate::fsentry::{FileInfo, FileKind};
 use crate::listeners::{ListenerTable, master_path_of};
 use crate::platform;
 use crate::process::Owner;
+use crate::procs;
+use crate::state;
 
 /// A master binds `<ControlPath>.<16 characters>` and links the ControlPath a moment later; a
 /// young file of that shape may be a master being born.
@@ -37,9 +40,10 @@ fn classify_all(
         Err(error) => return Err(error),
     };
 
-    // Each report carries what discovery knows of its destination.
-    let named = |report: SocketReport, candidate: &discover::Candidate| {
-        report.named(candidate.destination.clone(), candidate.alias.clone())
+    // Each report carries what discovery knows of its destination, and where it was found.
+    let named = |report: SocketReport, candidate: &discover::Candidate| SocketReport {
+        found: Some(candidate.found),
+        ..report.named(candidate.destination.clone(), candidate.alias.clone())
     };
     let mut sockets = Vec::new();
     let mut own_sockets = Vec::new();
@@ -85,25 +89,79 @@ fn classify_all(
         let report = classify::classify_passive(path, &info, &listeners, &holders);
         sockets.push(named(report, candidate));
     }
-    // Orphans are found from the kernel's table, wherever their path; only those where this
-    // search looked count, as for every other socket.
-    let found_orphans = classify::orphans(&listeners, &holders)
-        .into_iter()
-        .filter(|orphan| {
-            orphan
-                .path
-                .as_deref()
-                .is_some_and(|path| discovery.covers(path))
-        });
-    for orphan in found_orphans {
-        match orphan.path.as_ref().and_then(|path| candidates.get(path)) {
-            Some(candidate) => sockets.push(named(orphan, candidate)),
-            None => sockets.push(orphan),
-        }
+    // Masters whose ControlPath nothing above names: given on ssh's command line.
+    let by_process = Candidate::new(Found::Process);
+    let masters = masters_elsewhere(&listeners, &holders, candidates);
+    for (path, info) in &masters {
+        let report = classify::classify_passive(path, info, &listeners, &holders);
+        sockets.push(named(report, &by_process));
+    }
+    state::remember_masters(
+        &discovery.known,
+        masters.into_iter().map(|(path, _)| path).collect(),
+    );
+    // Orphans are found from the kernel's table, wherever their path: every master of the
+    // user's is seen, its socket file gone or not.
+    let orphans = classify::orphans(&listeners, &holders).into_iter();
+    for orphan in orphans.filter(|orphan| orphan.path.as_deref().is_some_and(in_scope)) {
+        let candidate = orphan.path.as_ref().and_then(|path| candidates.get(path));
+        sockets.push(named(orphan, candidate.unwrap_or(&by_process)));
     }
     sockets.sort_by(|a, b| a.path.cmp(&b.path));
     attach_links(&mut sockets);
     Ok(sockets)
+}
+
+/// For the tests only, which run many environments side by side as one user: the masters found
+/// from the kernel's table (and orphans) are those under this directory, so that a test's
+/// `reset --all` does not end another test's masters. Unset, as for users: every master.
+const TEST_SCOPE: Variable = Variable {
+    name: "MUXGUARD_TEST_SCOPE",
+    meaning: "(tests) only masters under this directory are found from the kernel's table",
+};
+
+/// Whether a master's socket found from the kernel's table (not through discovery) counts.
+fn in_scope(path: &Path) -> bool {
+    TEST_SCOPE
+        .read()
+        .is_none_or(|scope| path.starts_with(PathBuf::from(scope)))
+}
+
+/// The sockets of the user's masters that no candidate names (their ControlPath was given on
+/// ssh's command line: Emacs TRAMP, git-annex, scripts), from the listener table: a listener
+/// bound to `<ControlPath>.<16 characters>`, held by an ssh process of the user's, whose
+/// ControlPath leads to it. One whose ControlPath leads elsewhere is an orphan (`orphans`).
+fn masters_elsewhere(
+    listeners: &ListenerTable,
+    holders: &HashMap<u64, Vec<i32>>,
+    candidates: &BTreeMap<PathBuf, Candidate>,
+) -> Vec<(PathBuf, FileInfo)> {
+    let mut found = Vec::new();
+    for listener in listeners.all() {
+        let Some(path) = listener.bound_path.as_deref().and_then(master_path_of) else {
+            continue;
+        };
+        if candidates.contains_key(path) || !in_scope(path) {
+            continue;
+        }
+        let by_ssh = holders
+            .get(&listener.socket)
+            .and_then(|pids| procs::pick_holder(pids))
+            .is_some_and(|process| process.is_ssh());
+        if !by_ssh {
+            continue;
+        }
+        if let Look::Socket(info) = classify::look(path) {
+            // Without file identities (no sock_diag), the bound name is all there is.
+            let leads_to_it = listener
+                .file
+                .is_none_or(|file| file == (info.dev, info.ino));
+            if leads_to_it && !found.iter().any(|(known, _)| known == path) {
+                found.push((path.to_path_buf(), info));
+            }
+        }
+    }
+    found
 }
 
 /// What the kernel says of each master's connection to its server (one look for all of them):
@@ -166,7 +224,10 @@ fn unexamined(discovery: &discover::Discovery, why: &str) -> Vec<SocketReport> {
                 return None;
             };
             let report = classify::unexamined(path, &info, why);
-            Some(report.named(candidate.destination.clone(), candidate.alias.clone()))
+            Some(SocketReport {
+                found: Some(candidate.found),
+                ..report.named(candidate.destination.clone(), candidate.alias.clone())
+            })
         })
         .collect()
 }

@@ -6,7 +6,7 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::classify::{Outcome, ProbeDecision, Reason, SocketReport, State};
+use crate::classify::{Found, Outcome, ProbeDecision, Reason, SocketReport, State};
 use crate::platform::Link;
 use crate::repair::{Action, Repair};
 
@@ -23,6 +23,9 @@ pub struct SocketJson<'a> {
     pid: Option<i32>,
     destination: Option<&'a str>,
     alias: Option<&'a str>,
+    /// Where discovery found it (`status`, `clean`, `reset --all`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    found: Option<Found>,
     age_s: Option<u64>,
     detail: Cow<'a, str>,
     round_trip_ms: Option<f64>,
@@ -59,6 +62,7 @@ impl<'a> SocketJson<'a> {
             pid: socket.pid,
             destination: socket.destination.as_deref(),
             alias: socket.alias.as_deref(),
+            found: socket.found,
             age_s: socket.age_s,
             detail: Cow::Borrowed(&socket.detail),
             round_trip_ms: socket.round_trip_ms,

@@ -5,8 +5,9 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use crate::common::{TestEnv, make_stale_socket};
+use crate::common::{TestEnv, make_stale_socket, output_within};
 use serde_json::Value;
 
 const MUXGUARD: &str = env!("CARGO_BIN_EXE_muxguard");
@@ -243,6 +244,72 @@ fn benchmarks() {
     ));
     if means[0] > 0.100 {
         failures.push("status over 1,000 sockets takes 100 ms or more");
+    }
+
+    // 20 masters whose ControlPath was given on the command line, found from the kernel's
+    // table, against 20 found through the config's ControlPath (each status sees only its own
+    // 20: MUXGUARD_TEST_SCOPE limits what the kernel's table adds).
+    let elsewhere = env.root.join("elsewhere");
+    let empty_config = env.root.join("empty_config");
+    fs::write(&empty_config, "").unwrap();
+    // A directory of their own for those the config names, without the sockets made above.
+    let by_config = env.root.join("by_config");
+    let config_naming_it = env.root.join("by_config_ssh_config");
+    let template = format!("Host *\n  ControlPath {}/%C\n", by_config.display());
+    fs::write(&config_naming_it, template).unwrap();
+    for dir in [&elsewhere, &by_config] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    for i in 0..20 {
+        for dir in [&by_config, &elsewhere] {
+            let path = dir.join(format!("{i:040x}"));
+            let mut command = env.ssh_command();
+            command.arg("-S").arg(&path);
+            command.args(["-o", "ControlPersist=60", "alpha", "true"]);
+            assert!(
+                output_within(&mut command, Duration::from_secs(15))
+                    .status
+                    .success()
+            );
+        }
+    }
+    let status_of = |scope: &Path, config: &Path| {
+        format!(
+            "env MUXGUARD_TEST_SCOPE={} {MUXGUARD} status -F {}",
+            quote(scope),
+            quote(config)
+        )
+    };
+    let commands = [
+        status_of(&by_config, &config_naming_it),
+        status_of(&elsewhere, &empty_config),
+    ];
+    for (command, found) in commands.iter().zip(["config", "process"]) {
+        let listed = Command::new("sh")
+            .arg("-c")
+            .arg(command.replace(" status ", " status --json "))
+            .env("HOME", &env.home)
+            .env("XDG_STATE_HOME", &env.state_dir)
+            .output()
+            .unwrap();
+        let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        let sockets = listed["sockets"].as_array().unwrap();
+        let masters = sockets
+            .iter()
+            .filter(|socket| socket["state"] == "live" && socket["found"] == found)
+            .inspect(|socket| env.track_pid(socket["pid"].as_i64().unwrap() as i32))
+            .count();
+        assert_eq!(masters, 20, "{found}: {listed}");
+    }
+    let means = side_by_side(&env, "status-found-by-process", &commands);
+    let ratio = means[1] / means[0];
+    report.push(format!(
+        "status over 20 masters found from the kernel's table: {:.2} ms vs 20 found through the config: {:.2} ms = {ratio:.2}x (target <= 1.5x)",
+        means[1] * 1e3,
+        means[0] * 1e3
+    ));
+    if ratio > 1.5 {
+        failures.push("status over masters found from the kernel's table takes more than 1.5x");
     }
 
     // clean over 10,000 stale sockets beside live masters, against the usual cleanup script.

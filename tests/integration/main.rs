@@ -11,6 +11,7 @@ mod completions;
 mod config_bounds;
 mod doctor;
 mod doctor_deadline;
+mod elsewhere;
 mod harness;
 mod help;
 mod hostile;

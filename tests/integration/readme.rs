@@ -15,6 +15,8 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
+use crate::common::copy_executable;
+
 const README: &str = include_str!("../../README.md");
 
 /// The fenced block after `<!-- readme-test: NAME -->`: its info string and its lines.
@@ -65,7 +67,8 @@ impl NewUser {
 
     /// muxguard installed on PATH, as the install line leaves it.
     fn with_muxguard(self) -> NewUser {
-        fs::copy(env!("CARGO_BIN_EXE_muxguard"), self.bin().join("muxguard")).unwrap();
+        let installed = self.bin().join("muxguard");
+        copy_executable(Path::new(env!("CARGO_BIN_EXE_muxguard")), &installed);
         self
     }
 
@@ -82,7 +85,9 @@ impl NewUser {
                 format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin().display()),
             )
             .env("TERM", "dumb")
-            .env("LANG", "C.UTF-8");
+            .env("LANG", "C.UTF-8")
+            // Only this user's masters: the other tests' run as the same user (see isolate).
+            .env("MUXGUARD_TEST_SCOPE", self.dir.path());
         command
     }
 

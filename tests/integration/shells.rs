@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{TestEnv, wait_until};
+use crate::common::{TestEnv, copy_executable, wait_until};
 use nix::sys::signal::Signal;
 
 /// "bash-3.2" is bash 3.2, as macOS ships it: `make test` builds it (see `bash_3_2`).
@@ -66,15 +66,7 @@ impl Shell {
         let bin = dir.join("bin");
         fs::create_dir_all(&bin).unwrap();
         let real = bin.join("muxguard-real");
-        // Copied by cp, not fs::copy: a child that another test forks while this process holds
-        // the copy open for writing keeps it so until its exec, and running the copy in that
-        // moment fails with "Text file busy".
-        let copied = Command::new("cp")
-            .arg(env!("CARGO_BIN_EXE_muxguard"))
-            .arg(&real)
-            .status()
-            .unwrap();
-        assert!(copied.success(), "cp {}", real.display());
+        copy_executable(Path::new(env!("CARGO_BIN_EXE_muxguard")), &real);
         // A wrapper that logs its calls, so tests can see what the shell ran.
         let wrapper = bin.join("muxguard");
         fs::write(

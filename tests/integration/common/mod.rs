@@ -358,7 +358,8 @@ impl TestEnv {
     }
 
     /// Gives a command the environment muxguard runs with in tests: this env's home and state,
-    /// no colour, no stdin, and none of the parent's MUXGUARD_* settings.
+    /// no colour, no stdin, none of the parent's MUXGUARD_* settings, and only this env's
+    /// masters found from the kernel's table (every test runs as the same user).
     pub fn isolate(&self, command: &mut Command) {
         command
             .env("HOME", &self.home)
@@ -370,6 +371,7 @@ impl TestEnv {
                 command.env_remove(name);
             }
         }
+        command.env("MUXGUARD_TEST_SCOPE", &self.root);
     }
 
     /// Kills `pid` when the environment is dropped (unless it is gone by then, and its pid
@@ -412,6 +414,14 @@ impl Drop for TestEnv {
             std::thread::sleep(POLL);
         }
     }
+}
+
+/// Copies a program to run it from elsewhere. By cp, not fs::copy: a child that another test
+/// forks while this process holds the copy open for writing keeps it open until its exec, and
+/// running the copy in that moment fails with "Text file busy".
+pub fn copy_executable(from: &Path, to: &Path) {
+    let copied = Command::new("cp").arg(from).arg(to).status().unwrap();
+    assert!(copied.success(), "cp {} {}", from.display(), to.display());
 }
 
 /// True while the process exists and is not a zombie.
