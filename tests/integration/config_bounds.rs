@@ -54,6 +54,8 @@ impl Sandbox {
             .args(args)
             .env("HOME", self.path("home"))
             .env("XDG_STATE_HOME", self.path("state"))
+            // Only masters of its own: the other tests' run as the same user.
+            .env("MUXGUARD_TEST_SCOPE", self.temp.path())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         let started = Instant::now();

@@ -328,6 +328,7 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
             .args(["-qec", &command, "/dev/null"])
             .env("HOME", &env.home)
             .env("XDG_STATE_HOME", &env.state_dir)
+            .env("MUXGUARD_TEST_SCOPE", &env.root)
             .env_remove("NO_COLOR")
             .stdin(Stdio::null());
         if let Some(value) = no_color {
