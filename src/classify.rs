@@ -13,7 +13,7 @@ use crate::deadline::Deadline;
 use crate::fsentry::{self, FileInfo, FileKind};
 use crate::listeners::ListenerTable;
 use crate::mux::{MuxClient, MuxError};
-use crate::platform::{self, Link};
+use crate::platform::{self, Link, Listener};
 use crate::process::{Owner, Process};
 use crate::procs;
 
@@ -612,32 +612,45 @@ fn listener_and_holder(path: &Path, info: &FileInfo) -> (Option<u64>, Option<Pro
     (listener, listener.and_then(procs::holder_of))
 }
 
+/// The masters in the kernel's table: each listener bound to `<ControlPath>.<16 characters>`
+/// (as OpenSSH binds it) and held by an ssh process among `holders`, with its ControlPath and
+/// that process.
+pub fn masters_in<'a>(
+    listeners: &'a ListenerTable,
+    holders: &'a HashMap<u64, Vec<i32>>,
+) -> impl Iterator<Item = (&'a Listener, &'a Path, Process)> {
+    listeners.all().iter().filter_map(|listener| {
+        let control_path = crate::listeners::master_path_of(listener.bound_path.as_deref()?)?;
+        let process = holders
+            .get(&listener.socket)
+            .and_then(|pids| procs::pick_holder(pids))
+            .filter(Process::is_ssh)?;
+        Some((listener, control_path, process))
+    })
+}
+
+/// Whether `info` is the file `listener` was bound to; without file identities from the kernel
+/// (no sock_diag), any socket passes.
+pub fn is_bound_to(listener: &Listener, info: &FileInfo) -> bool {
+    match listener.file {
+        Some(file) => (info.dev, info.ino) == file,
+        None => info.kind == FileKind::Socket,
+    }
+}
+
 /// Masters still running whose ControlPath no longer leads to them: the socket file was
 /// deleted or replaced. Each holds its sessions, and when it exits it will unlink the path by
 /// name, possibly a newer master's socket.
 pub fn orphans(listeners: &ListenerTable, holders: &HashMap<u64, Vec<i32>>) -> Vec<SocketReport> {
     let mut found = Vec::new();
-    for listener in listeners.all() {
-        let Some(bound) = &listener.bound_path else {
-            continue;
+    for (listener, control_path, process) in masters_in(listeners, holders) {
+        let leads_to_it = |path: &Path| {
+            fsentry::inspect(path)
+                .ok()
+                .flatten()
+                .is_some_and(|info| is_bound_to(listener, &info))
         };
-        let Some(control_path) = crate::listeners::master_path_of(bound) else {
-            continue;
-        };
-        let Some(process) = holders
-            .get(&listener.socket)
-            .and_then(|pids| procs::pick_holder(pids))
-            .filter(Process::is_ssh)
-        else {
-            continue;
-        };
-        let leads_to_it = |path: &Path| match fsentry::inspect(path) {
-            Ok(Some(info)) => match listener.file {
-                Some(file) => (info.dev, info.ino) == file,
-                None => info.kind == FileKind::Socket,
-            },
-            _ => false,
-        };
+        let bound = listener.bound_path.as_deref().unwrap_or(control_path);
         // The bound name still leading to it means a master being born, not an orphan.
         if leads_to_it(control_path) || leads_to_it(bound) {
             continue;

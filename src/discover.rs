@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::classify::Found;
+use crate::classify::{Found, SocketReport};
 use crate::error::Result;
 use crate::listeners::master_path_of;
 use crate::sshconfig;
@@ -33,6 +33,15 @@ impl Candidate {
             alias: None,
             found: how,
             sockets_only: false,
+        }
+    }
+
+    /// `report` with what discovery knows of the socket: its destination and where it was
+    /// found.
+    pub fn describe(&self, report: SocketReport) -> SocketReport {
+        SocketReport {
+            found: Some(self.found),
+            ..report.named(self.destination.clone(), self.alias.clone())
         }
     }
 }

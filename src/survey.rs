@@ -13,7 +13,6 @@ use crate::fsentry::{FileInfo, FileKind};
 use crate::listeners::{ListenerTable, master_path_of};
 use crate::platform;
 use crate::process::Owner;
-use crate::procs;
 use crate::state;
 
 /// A master binds `<ControlPath>.<16 characters>` and links the ControlPath a moment later; a
@@ -40,11 +39,6 @@ fn classify_all(
         Err(error) => return Err(error),
     };
 
-    // Each report carries what discovery knows of its destination, and where it was found.
-    let named = |report: SocketReport, candidate: &discover::Candidate| SocketReport {
-        found: Some(candidate.found),
-        ..report.named(candidate.destination.clone(), candidate.alias.clone())
-    };
     let mut sockets = Vec::new();
     let mut own_sockets = Vec::new();
     for (path, candidate) in candidates {
@@ -54,7 +48,7 @@ fn classify_all(
             Look::Settled(report)
                 if candidate.sockets_only
                     && report.file.is_none_or(|file| file.kind != FileKind::Socket) => {}
-            Look::Settled(report) => sockets.push(named(*report, candidate)),
+            Look::Settled(report) => sockets.push(candidate.describe(*report)),
             Look::Socket(info) => {
                 let listener = listeners.for_file(path, &info);
                 if master_path_of(path).is_some()
@@ -87,14 +81,15 @@ fn classify_all(
 
     for (path, info, candidate) in own_sockets {
         let report = classify::classify_passive(path, &info, &listeners, &holders);
-        sockets.push(named(report, candidate));
+        sockets.push(candidate.describe(report));
     }
     // Masters whose ControlPath nothing above names: given on ssh's command line.
     let by_process = Candidate::new(Found::Process);
-    let masters = masters_elsewhere(&listeners, &holders, candidates);
+    let in_scope = scope();
+    let masters = masters_elsewhere(&listeners, &holders, candidates, &in_scope);
     for (path, info) in &masters {
         let report = classify::classify_passive(path, info, &listeners, &holders);
-        sockets.push(named(report, &by_process));
+        sockets.push(by_process.describe(report));
     }
     state::remember_masters(
         &discovery.known,
@@ -103,9 +98,9 @@ fn classify_all(
     // Orphans are found from the kernel's table, wherever their path: every master of the
     // user's is seen, its socket file gone or not.
     let orphans = classify::orphans(&listeners, &holders).into_iter();
-    for orphan in orphans.filter(|orphan| orphan.path.as_deref().is_some_and(in_scope)) {
+    for orphan in orphans.filter(|orphan| orphan.path.as_deref().is_some_and(&in_scope)) {
         let candidate = orphan.path.as_ref().and_then(|path| candidates.get(path));
-        sockets.push(named(orphan, candidate.unwrap_or(&by_process)));
+        sockets.push(candidate.unwrap_or(&by_process).describe(orphan));
     }
     sockets.sort_by(|a, b| a.path.cmp(&b.path));
     attach_links(&mut sockets);
@@ -120,11 +115,11 @@ const TEST_SCOPE: Variable = Variable {
     meaning: "(tests) only masters under this directory are found from the kernel's table",
 };
 
-/// Whether a master's socket found from the kernel's table (not through discovery) counts.
-fn in_scope(path: &Path) -> bool {
-    TEST_SCOPE
-        .read()
-        .is_none_or(|scope| path.starts_with(PathBuf::from(scope)))
+/// Whether a master's socket found from the kernel's table (not through discovery) counts:
+/// read once, for every master.
+fn scope() -> impl Fn(&Path) -> bool {
+    let scope = TEST_SCOPE.read().map(PathBuf::from);
+    move |path| scope.as_ref().is_none_or(|scope| path.starts_with(scope))
 }
 
 /// The sockets of the user's masters that no candidate names (their ControlPath was given on
@@ -135,28 +130,16 @@ fn masters_elsewhere(
     listeners: &ListenerTable,
     holders: &HashMap<u64, Vec<i32>>,
     candidates: &BTreeMap<PathBuf, Candidate>,
+    in_scope: impl Fn(&Path) -> bool,
 ) -> Vec<(PathBuf, FileInfo)> {
     let mut found = Vec::new();
-    for listener in listeners.all() {
-        let Some(path) = listener.bound_path.as_deref().and_then(master_path_of) else {
-            continue;
-        };
+    for (listener, path, _) in classify::masters_in(listeners, holders) {
         if candidates.contains_key(path) || !in_scope(path) {
             continue;
         }
-        let by_ssh = holders
-            .get(&listener.socket)
-            .and_then(|pids| procs::pick_holder(pids))
-            .is_some_and(|process| process.is_ssh());
-        if !by_ssh {
-            continue;
-        }
         if let Look::Socket(info) = classify::look(path) {
-            // Without file identities (no sock_diag), the bound name is all there is.
-            let leads_to_it = listener
-                .file
-                .is_none_or(|file| file == (info.dev, info.ino));
-            if leads_to_it && !found.iter().any(|(known, _)| known == path) {
+            let known = found.iter().any(|(known, _)| known == path);
+            if classify::is_bound_to(listener, &info) && !known {
                 found.push((path.to_path_buf(), info));
             }
         }
@@ -223,11 +206,7 @@ fn unexamined(discovery: &discover::Discovery, why: &str) -> Vec<SocketReport> {
             let Look::Socket(info) = classify::look(path) else {
                 return None;
             };
-            let report = classify::unexamined(path, &info, why);
-            Some(SocketReport {
-                found: Some(candidate.found),
-                ..report.named(candidate.destination.clone(), candidate.alias.clone())
-            })
+            Some(candidate.describe(classify::unexamined(path, &info, why)))
         })
         .collect()
 }

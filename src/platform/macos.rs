@@ -210,11 +210,10 @@ fn pids(owner: Owner) -> Vec<i32> {
     pids
 }
 
-/// The sockets a process holds, in the order of its descriptors.
-fn sockets(pid: i32) -> Vec<SocketInfo> {
-    let Some(info) = bsd_info(pid) else {
-        return Vec::new();
-    };
+/// The sockets a process holds, in the order of its descriptors; `None` when the process
+/// cannot be looked into (gone, or another user's).
+fn sockets(pid: i32) -> Option<Vec<SocketInfo>> {
+    let info = bsd_info(pid)?;
     let mut fds = vec![
         libc::proc_fdinfo {
             proc_fd: 0,
@@ -228,16 +227,19 @@ fn sockets(pid: i32) -> Vec<SocketInfo> {
         unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, fds.as_mut_ptr().cast(), size) };
     fds.truncate(written.max(0) as usize / size_of::<libc::proc_fdinfo>());
     fds.sort_unstable_by_key(|fd| fd.proc_fd);
-    fds.iter()
+    let sockets = fds
+        .iter()
         .filter(|fd| fd.proc_fdtype == libc::PROX_FDTYPE_SOCKET as u32)
         .filter_map(|fd| socket_info(pid, fd.proc_fd))
-        .collect()
+        .collect();
+    Some(sockets)
 }
 
 /// The listening Unix sockets a process holds: (the kernel's handle of the socket, its bound
 /// path).
 fn listening_sockets(pid: i32) -> Vec<(u64, Option<PathBuf>)> {
     sockets(pid)
+        .unwrap_or_default()
         .into_iter()
         .filter(|socket| {
             socket.soi_family == libc::AF_UNIX
@@ -323,13 +325,12 @@ pub fn holds_socket(pid: i32, socket: u64) -> bool {
 /// before it opens anything else). libproc gives the peer, not the timing Linux has.
 pub fn links(pids: &[i32]) -> HashMap<i32, Link> {
     pids.iter()
-        .filter(|&&pid| bsd_info(pid).is_some())
-        .map(|&pid| {
-            let peer = sockets(pid).iter().find_map(tcp_peer);
+        .filter_map(|&pid| {
+            let peer = sockets(pid)?.iter().find_map(tcp_peer);
             let link = peer.map_or(Link::ViaProxy, |peer| {
                 Link::Tcp(TcpLink { peer, timing: None })
             });
-            (pid, link)
+            Some((pid, link))
         })
         .collect()
 }

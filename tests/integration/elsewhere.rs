@@ -7,7 +7,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::cli::{entry_for, muxguard, status_json};
+use crate::common::cli::{entry_for, listed, muxguard, status_json};
 use crate::common::{TestEnv, is_running, output_within, wait_until};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -35,12 +35,6 @@ fn socket_in(dir: &Path) -> PathBuf {
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
     names.pop().unwrap()
-}
-
-fn entry(status: &Value, path: &Path) -> Value {
-    entry_for(status, path)
-        .unwrap_or_else(|| panic!("{} not listed in {status}", path.display()))
-        .clone()
 }
 
 #[test]
@@ -92,7 +86,7 @@ fn masters_with_a_control_path_of_their_own_are_found_and_dealt_with() {
     let status = status_json(&env, &[]);
     let mut pids = Vec::new();
     for socket in &sockets {
-        let found = entry(&status, socket);
+        let found = listed(&status, socket);
         assert_eq!(found["state"], "live", "{found}");
         assert_eq!(found["found"], "process", "{found}");
         let pid = found["pid"].as_i64().expect("its master's pid") as i32;
@@ -109,7 +103,7 @@ fn masters_with_a_control_path_of_their_own_are_found_and_dealt_with() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pids[0]), Signal::SIGSTOP).unwrap();
     let run = muxguard(&env, &["clean", "--probe", "--json", "--timeout", "1s"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let cleaned = entry(&run.json(), &sockets[0]);
+    let cleaned = listed(&run.json(), &sockets[0]).clone();
     assert_eq!(cleaned["state"], "hung", "{cleaned}");
     assert_eq!(cleaned["action"], "reset", "{cleaned}");
     wait_until("the hung master to go", Duration::from_secs(3), || {
@@ -123,12 +117,12 @@ fn masters_with_a_control_path_of_their_own_are_found_and_dealt_with() {
     wait_until("the killed master to go", Duration::from_secs(3), || {
         !is_running(pids[1])
     });
-    let stale = entry(&status_json(&env, &[]), &sockets[1]);
+    let stale = listed(&status_json(&env, &[]), &sockets[1]).clone();
     assert_eq!(stale["state"], "stale", "{stale}");
     assert_eq!(stale["found"], "process", "{stale}");
     let run = muxguard(&env, &["clean", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(entry(&run.json(), &sockets[1])["action"], "removed");
+    assert_eq!(listed(&run.json(), &sockets[1])["action"], "removed");
     assert!(!sockets[1].exists());
 
     // reset --all ends the last one.
@@ -146,7 +140,7 @@ fn masters_with_a_control_path_of_their_own_are_found_and_dealt_with() {
     master_with(&env, &path_option(again_path), "alpha");
     let again = socket_in(&later);
     let status = status_json(&env, &[]);
-    env.track_pid(entry(&status, &again)["pid"].as_i64().unwrap() as i32);
+    env.track_pid(listed(&status, &again)["pid"].as_i64().unwrap() as i32);
     let state: Value =
         serde_json::from_slice(&fs::read(env.state_dir.join("muxguard/state.json")).unwrap())
             .unwrap();

@@ -27,7 +27,7 @@ fn status_shows_the_server_of_a_master_nothing_named() {
     // ControlPath %C: a hash no one can read a destination from, and no check resolved it.
     let master = env.start_persist_master("alpha");
     let status = status_json(&env, &[]);
-    let entry = crate::common::cli::entry_for(&status, &master.path).expect("listed");
+    let entry = crate::common::cli::listed(&status, &master.path);
     assert_eq!(entry["destination"], serde_json::Value::Null, "{entry}");
     assert_eq!(entry["peer"], format!("127.0.0.1:{}", env.port), "{entry}");
     let silent = entry["silent_s"].as_f64().expect("silent_s");
@@ -340,7 +340,7 @@ fn a_master_behind_a_proxy_is_decided_from_its_record() {
     let path = env.control_path("gamma");
 
     let status = status_json(&env, &[]);
-    let entry = crate::common::cli::entry_for(&status, &path).expect("listed");
+    let entry = crate::common::cli::listed(&status, &path);
     assert_eq!(entry["state"], "live", "{entry}");
     assert_eq!(entry["peer"], serde_json::Value::Null, "{entry}");
     assert_eq!(entry["silent_s"], serde_json::Value::Null, "{entry}");

@@ -132,9 +132,7 @@ fn a_stale_socket_that_cannot_be_removed_is_a_failed_repair() {
         &["clean", "--json", "-F", "/dev/null", "--dir", dir],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let entry = crate::common::cli::entry_for(&run.json(), &stale)
-        .expect("listed")
-        .clone();
+    let entry = crate::common::cli::listed(&run.json(), &stale).clone();
     assert_eq!(entry["action"], "kept", "{entry}");
     assert_eq!(entry["outcome"], "failed", "{entry}");
     // One line on stderr, with why.
@@ -165,9 +163,7 @@ fn a_socket_that_refuses_a_connection_for_another_reason_is_foreign() {
         &["status", "--json", "-F", "/dev/null", "--dir", dir],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let entry = crate::common::cli::entry_for(&run.json(), &closed)
-        .expect("listed")
-        .clone();
+    let entry = crate::common::cli::listed(&run.json(), &closed).clone();
     assert_eq!(entry["state"], "foreign", "{entry}");
     assert_eq!(entry["reason"], "cannot-connect", "{entry}");
 

@@ -70,9 +70,15 @@ pub fn entry_for<'a>(status: &'a Value, path: &std::path::Path) -> Option<&'a Va
         .find(|socket| socket["path"].as_str() == path.to_str())
 }
 
+/// The `sockets` entry for `path`; panics, showing the JSON, when the path is not listed.
+pub fn listed<'a>(json: &'a Value, path: &std::path::Path) -> &'a Value {
+    entry_for(json, path).unwrap_or_else(|| panic!("{} not listed in {json}", path.display()))
+}
+
 /// A field of the `sockets` entry for `path`, as text; panics when the path is not listed.
 pub fn field_for(json: &Value, path: &std::path::Path, field: &str) -> String {
-    let entry =
-        entry_for(json, path).unwrap_or_else(|| panic!("{} not listed in {json}", path.display()));
-    entry[field].as_str().unwrap_or_default().to_string()
+    listed(json, path)[field]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
