@@ -5,7 +5,7 @@ CARGO ?= cargo
 
 # The suites that exercise what the `portable` feature swaps in (ending masters, the network
 # snapshot of auto probing, the mux client's socket): run a second time with it.
-PORTABLE_TESTS = check:: clean:: reset:: reset_many:: mux:: probe:: wrapper:: hostile:: outcomes::
+PORTABLE_TESTS = check:: clean:: reset:: reset_many:: mux:: probe:: wrapper:: hostile:: outcomes:: watch::
 # The targets `make lint` builds for besides this machine's: macOS and static Linux (linted) and
 # FreeBSD (built).
 LINT_TARGETS = x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-linux-musl
@@ -116,12 +116,25 @@ install: build install-files
 # looks in share/zsh/vendor-completions).
 BINARY ?= target/release/muxguard
 ZSH_FUNCTIONS ?= share/zsh/site-functions
+# The service files of `muxguard watch` (packaging/), with @BINDIR@ replaced by the directory
+# of muxguard: the systemd user unit into SYSTEMD_USER_UNITS (share/systemd/user is in the user
+# manager's search path under ~/.local, /usr/local and /usr; the .deb uses Debian's
+# lib/systemd/user), the launchd agent into share/muxguard/launchd, for the user to copy into
+# ~/Library/LaunchAgents. SYSTEMD_BINDIR and LAUNCHD_BINDIR: that directory as each names it
+# (the release archive's %h/.local/bin and $HOME/.local/bin, which systemd and sh expand: see
+# packaging/dist). Each is assigned in the shell, unquoted, so that a ~ in it expands as in the
+# paths; sed writes to a new file (macOS's sed -i differs from GNU's).
+SYSTEMD_USER_UNITS ?= share/systemd/user
+SYSTEMD_BINDIR ?= $(PREFIX)/bin
+LAUNCHD_BINDIR ?= $(PREFIX)/bin
+LAUNCHD_AGENTS = share/muxguard/launchd
 install-files:
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 		$(DESTDIR)$(PREFIX)/$(ZSH_FUNCTIONS) \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
-		$(DESTDIR)$(PREFIX)/share/muxguard/conf.d $(DESTDIR)$(PREFIX)/share/doc/muxguard
+		$(DESTDIR)$(PREFIX)/share/muxguard/conf.d $(DESTDIR)$(PREFIX)/share/doc/muxguard \
+		$(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS) $(DESTDIR)$(PREFIX)/$(LAUNCHD_AGENTS)
 	install -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/muxguard
 	ln -sf muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
 	install -m 644 doc/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
@@ -131,13 +144,25 @@ install-files:
 	install -m 644 shell/muxguard.bash shell/muxguard.zsh shell/muxguard.fish muxguard.plugin.zsh $(DESTDIR)$(PREFIX)/share/muxguard/
 	install -m 644 conf.d/muxguard.fish $(DESTDIR)$(PREFIX)/share/muxguard/conf.d/
 	install -m 644 README.md LICENSE $(DESTDIR)$(PREFIX)/share/doc/muxguard/
+	bindir=$(SYSTEMD_BINDIR); sed "s|@BINDIR@|$$bindir|g" packaging/muxguard-watch.service \
+		> $(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS)/muxguard-watch.service
+	chmod 644 $(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS)/muxguard-watch.service
+	bindir=$(LAUNCHD_BINDIR); sed "s|@BINDIR@|$$bindir|g" packaging/io.github.muxguard.watch.plist \
+		> $(DESTDIR)$(PREFIX)/$(LAUNCHD_AGENTS)/io.github.muxguard.watch.plist
+	chmod 644 $(DESTDIR)$(PREFIX)/$(LAUNCHD_AGENTS)/io.github.muxguard.watch.plist
 
 # The release archive of the static Linux build, the .deb and their checksums, into dist/ (see
 # packaging/dist); test-dist installs both somewhere new and runs them.
 dist:
 	CARGO="$(CARGO)" bash packaging/dist
 
+# test-dist checks the service files with systemd-analyze and xmllint: installed with apt-get
+# when missing and run as root.
 test-dist: dist
+	@command -v systemd-analyze >/dev/null 2>&1 && command -v xmllint >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd libxml2-utils >/dev/null; \
+		else echo "make test-dist needs systemd-analyze and xmllint (apt-get install systemd libxml2-utils)"; exit 2; fi; }
 	CARGO="$(CARGO)" bash tests/test-dist
 
 uninstall:
@@ -146,12 +171,13 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/muxguard
 	rm -f $(DESTDIR)$(PREFIX)/$(ZSH_FUNCTIONS)/_muxguard
 	rm -f $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muxguard.fish
+	rm -f $(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS)/muxguard-watch.service
 	rm -rf $(DESTDIR)$(PREFIX)/share/muxguard $(DESTDIR)$(PREFIX)/share/doc/muxguard
 
 clean:
 	$(CARGO) clean
 
-SUBCOMMANDS = check status clean reset ssh doctor init completions
+SUBCOMMANDS = check status clean reset ssh doctor watch init completions
 
 # Regenerates the checked-in man pages (a test fails when they are out of date).
 man: build

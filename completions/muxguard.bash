@@ -46,6 +46,9 @@ _muxguard() {
             muxguard,status)
                 cmd="muxguard__subcmd__status"
                 ;;
+            muxguard,watch)
+                cmd="muxguard__subcmd__watch"
+                ;;
             muxguard__subcmd__help,check)
                 cmd="muxguard__subcmd__help__subcmd__check"
                 ;;
@@ -76,6 +79,9 @@ _muxguard() {
             muxguard__subcmd__help,status)
                 cmd="muxguard__subcmd__help__subcmd__status"
                 ;;
+            muxguard__subcmd__help,watch)
+                cmd="muxguard__subcmd__help__subcmd__watch"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +89,7 @@ _muxguard() {
 
     case "${cmd}" in
         muxguard)
-            opts="-h -V --timeout --help --version check status clean reset ssh init doctor completions man help"
+            opts="-h -V --timeout --help --version check status clean reset ssh watch init doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,7 +195,7 @@ _muxguard() {
             return 0
             ;;
         muxguard__subcmd__help)
-            opts="check status clean reset ssh init doctor completions man help"
+            opts="check status clean reset ssh watch init doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,6 +348,20 @@ _muxguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        muxguard__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         muxguard__subcmd__init)
             opts="-h --timeout --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -428,6 +448,32 @@ _muxguard() {
             ;;
         muxguard__subcmd__status)
             opts="-F -h --json --probe --dir --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        muxguard__subcmd__watch)
+            opts="-F -h --json --dir --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -32,6 +32,7 @@ complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "status" -d 'List 
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "clean" -d 'Remove stale control sockets; with --probe also end hung and unreachable masters'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "ssh" -d 'Repair the destination\'s control socket, then run the real ssh with the same arguments'
+complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "watch" -d 'Heal masters the moment the network changes or the machine resumes, for every program'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "init" -d 'Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "doctor" -d 'Find the connection-sharing mistakes in your ssh configuration'
 complete -c muxguard -n "__fish_muxguard_needs_command" -f -a "completions" -d 'Print a completion script for a shell'
@@ -67,6 +68,11 @@ complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l json -d 'Pri
 complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -l all -d 'Every master found (as status finds them), orphans included'
 complete -c muxguard -n "__fish_muxguard_using_subcommand reset" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand ssh" -l timeout -d 'How long the command may wait in all, from 10ms to 1h (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_using_subcommand watch" -s F -d 'ssh config file to read ControlPath templates from, instead of your own and the system\'s' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand watch" -l dir -d 'One more directory to look for control sockets in (repeatable)' -r -F
+complete -c muxguard -n "__fish_muxguard_using_subcommand watch" -l timeout -d 'How long the command may wait in all, from 10ms to 1h (e.g. 500ms, 2s, 1.5s)' -r
+complete -c muxguard -n "__fish_muxguard_using_subcommand watch" -l json -d 'Print one JSON object a line on stdout, instead of lines of text on stderr'
+complete -c muxguard -n "__fish_muxguard_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand init" -l timeout -d 'How long the command may wait in all, from 10ms to 1h (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand init" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand doctor" -s F -d 'ssh config file to check, instead of your own and the system\'s' -r -F
@@ -78,13 +84,14 @@ complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -l timeou
 complete -c muxguard -n "__fish_muxguard_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c muxguard -n "__fish_muxguard_using_subcommand man" -l timeout -d 'How long the command may wait in all, from 10ms to 1h (e.g. 500ms, 2s, 1.5s)' -r
 complete -c muxguard -n "__fish_muxguard_using_subcommand man" -s h -l help -d 'Print help'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "status" -d 'List every control socket found, with its state'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "clean" -d 'Remove stale control sockets; with --probe also end hung and unreachable masters'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "ssh" -d 'Repair the destination\'s control socket, then run the real ssh with the same arguments'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "init" -d 'Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "doctor" -d 'Find the connection-sharing mistakes in your ssh configuration'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "completions" -d 'Print a completion script for a shell'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "man" -d 'Print the man page (roff) of muxguard or of one subcommand, as `make man` writes them'
-complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh init doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "check" -d 'Classify the control socket ssh would use for a command line, and optionally repair it'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "status" -d 'List every control socket found, with its state'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "clean" -d 'Remove stale control sockets; with --probe also end hung and unreachable masters'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "reset" -d 'End a master so that the next ssh builds a fresh one'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "ssh" -d 'Repair the destination\'s control socket, then run the real ssh with the same arguments'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "watch" -d 'Heal masters the moment the network changes or the machine resumes, for every program'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "init" -d 'Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "doctor" -d 'Find the connection-sharing mistakes in your ssh configuration'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "completions" -d 'Print a completion script for a shell'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "man" -d 'Print the man page (roff) of muxguard or of one subcommand, as `make man` writes them'
+complete -c muxguard -n "__fish_muxguard_using_subcommand help; and not __fish_seen_subcommand_from check status clean reset ssh watch init doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

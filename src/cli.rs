@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::durations;
 use crate::environment::Variable;
-use crate::error::{CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES};
+use crate::error::{CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES, WATCH_EXIT_CODES};
 
 /// Read by clap, for `--timeout`.
 pub const TIMEOUT: Variable = Variable {
@@ -103,6 +103,27 @@ pub enum Command {
             ssh."
     )]
     Ssh(SshArgs),
+    /// Heal masters the moment the network changes or the machine resumes, for every program
+    #[command(
+        after_help = format!(
+            "Examples:\n  systemctl --user enable --now muxguard-watch   # the installed systemd user unit\n  \
+            muxguard watch --json\n\n\
+            A long-running process for a service manager (see the README). It sleeps until \
+            something may have killed the links of your masters: a change of network (an \
+            address comes or goes; loopback aside), a resume from suspend, or, where the kernel \
+            shows each master's connection (Linux), data the server leaves unacknowledged or \
+            unanswered for longer than MUXGUARD_PROBE_AFTER, read every half of that (at most \
+            every 30s). Then, after the changes have settled (2s; 5s after a resume), it proves \
+            the link of each live master in one --timeout, ends the hung and unreachable ones \
+            and removes stale sockets, as clean --probe does. In between it connects to no \
+            master, so ControlPersist countdowns run as they should. Each action is one line on \
+            stderr; with --json one JSON object a line on stdout instead. One watcher runs per \
+            user. SIGTERM and SIGINT end it at once. Here --timeout bounds the probes of each \
+            round (and again its repairs), not the watcher's life.\n\n{}",
+            WATCH_EXIT_CODES.sentence()
+        )
+    )]
+    Watch(WatchArgs),
     /// Print the shell integration: eval "$(muxguard init zsh)", or muxguard init fish | source
     #[command(
         after_help = "Examples:\n  eval \"$(muxguard init bash)\"   # in ~/.bashrc\n  eval \"$(muxguard init zsh)\"    # in ~/.zshrc\n  muxguard init fish | source     # in ~/.config/fish/config.fish"
@@ -223,6 +244,16 @@ pub struct StatusArgs {
     /// every live master)
     #[arg(long)]
     pub probe: bool,
+
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Print one JSON object a line on stdout, instead of lines of text on stderr
+    #[arg(long)]
+    pub json: bool,
 
     #[command(flatten)]
     pub search: SearchArgs,

@@ -46,6 +46,13 @@ pub const DOCTOR_EXIT_CODES: ExitMeanings = ExitMeanings {
     usage: USAGE_MEANING,
 };
 
+pub const WATCH_EXIT_CODES: ExitMeanings = ExitMeanings {
+    commands: "watch",
+    success: "stopped by SIGTERM or SIGINT, or its --json reader went away",
+    failure: "another watcher of yours is running, or the network cannot be watched",
+    usage: USAGE_MEANING,
+};
+
 impl ExitMeanings {
     pub fn of(&self, code: ExitCode) -> &'static str {
         match code {

@@ -36,3 +36,4 @@ mod state;
 mod survey;
 mod template;
 pub mod watchdog;
+mod watcher;

@@ -21,7 +21,10 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(error) => return finish(refused(error, &args)),
     };
-    watchdog::arm(cli.timeout + watchdog::GRACE);
+    // A watcher runs until it is stopped: each of its rounds has a watchdog of its own.
+    if !matches!(cli.command, Command::Watch(_)) {
+        watchdog::arm(cli.timeout + watchdog::GRACE, "--timeout");
+    }
     let deadline = Deadline::after(cli.timeout);
     finish(match cli.command {
         Command::Check(args) => cmd::check::run(args, deadline),
@@ -33,6 +36,7 @@ fn main() -> std::process::ExitCode {
         Command::Init(args) => cmd::init::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(args),
+        Command::Watch(args) => cmd::watch::run(args, cli.timeout),
     })
 }
 

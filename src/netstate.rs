@@ -3,6 +3,7 @@
 //! `check` takes one on the way to every ssh, so it reads only clocks and the addresses.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
 
 use nix::time::{ClockId, clock_gettime};
 use serde::{Deserialize, Serialize};
@@ -26,25 +27,58 @@ pub struct Snapshot {
 /// Wall-clock adjustments (NTP) move the computed boot time a little; a reboot moves it a lot.
 const BOOT_TIME_SLACK_S: i64 = 30;
 
+/// The two clocks of a snapshot, read alone: what `watch` compares on every wake-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clocks {
+    pub boottime_ns: u64,
+    pub monotonic_ns: u64,
+}
+
+impl Clocks {
+    pub fn now() -> Clocks {
+        match platform::CLOCKS {
+            Some((counting_suspend, not_counting)) => Clocks {
+                boottime_ns: nanos(counting_suspend),
+                monotonic_ns: nanos(not_counting),
+            },
+            None => Clocks {
+                boottime_ns: 0,
+                monotonic_ns: 0,
+            },
+        }
+    }
+
+    /// The time spent suspended between this reading and a `later` one: how much further the
+    /// clock that counts a suspend went than the one that does not.
+    pub fn suspended_until(&self, later: &Clocks) -> Duration {
+        let passed = later.boottime_ns.saturating_sub(self.boottime_ns);
+        let awake = later.monotonic_ns.saturating_sub(self.monotonic_ns);
+        Duration::from_nanos(passed.saturating_sub(awake))
+    }
+}
+
+fn nanos(clock: ClockId) -> u64 {
+    clock_gettime(clock)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
 impl Snapshot {
     pub fn now() -> Snapshot {
-        let nanos = |clock| {
-            clock_gettime(clock)
-                .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-                .unwrap_or(0)
-        };
-        let (boottime_ns, monotonic_ns) = match platform::CLOCKS {
-            Some((counting_suspend, not_counting)) => {
-                (nanos(counting_suspend), nanos(not_counting))
-            }
-            None => (0, 0),
-        };
+        let clocks = Clocks::now();
         let wall_s = nanos(ClockId::CLOCK_REALTIME) / 1_000_000_000;
         Snapshot {
-            booted_at: wall_s as i64 - (boottime_ns / 1_000_000_000) as i64,
-            boottime_ns,
-            monotonic_ns,
+            booted_at: wall_s as i64 - (clocks.boottime_ns / 1_000_000_000) as i64,
+            boottime_ns: clocks.boottime_ns,
+            monotonic_ns: clocks.monotonic_ns,
             network: network_fingerprint(),
+        }
+    }
+
+    pub fn clocks(&self) -> Clocks {
+        Clocks {
+            boottime_ns: self.boottime_ns,
+            monotonic_ns: self.monotonic_ns,
         }
     }
 
@@ -55,7 +89,7 @@ impl Snapshot {
 
 /// A fingerprint of every address of every interface, loopback aside: a master's TCP link
 /// rarely survives a change of any of them. Empty when the platform cannot tell.
-fn network_fingerprint() -> String {
+pub fn network_fingerprint() -> String {
     let Some(mut facts) = platform::network_facts() else {
         return String::new();
     };

@@ -23,7 +23,7 @@ const LONG_IDLE: Duration = Duration::from_secs(10 * 60);
 /// A master this young has just authenticated: its link worked a moment ago.
 const YOUNG: Duration = Duration::from_secs(60);
 /// More time than this spent suspended counts as a suspend.
-const SUSPEND: Duration = Duration::from_secs(1);
+pub const SUSPEND: Duration = Duration::from_secs(1);
 /// How long a server may be silent before `auto` proves the link, unless told otherwise.
 const SILENCE: Duration = Duration::from_secs(60);
 
@@ -39,7 +39,8 @@ pub const PROBE: Variable = Variable {
 pub const PROBE_AFTER: Variable = Variable {
     name: "MUXGUARD_PROBE_AFTER",
     meaning: "How long the server may be silent before auto proves the link (default 60s; with \
-        ServerAliveInterval, at least twice that interval).",
+        ServerAliveInterval, at least twice that interval); for watch, how long what a master \
+        sent may go unanswered (it reads the links every half of this, at most every 30s).",
 };
 
 /// When `check` proves the link by itself (`MUXGUARD_PROBE`).
@@ -78,14 +79,6 @@ impl ProbeMode {
     }
 }
 
-fn silence_from_env() -> Result<Duration> {
-    match PROBE_AFTER.read() {
-        None => Ok(SILENCE),
-        Some(value) => durations::parse_silence(&value.to_string_lossy())
-            .map_err(|why| Error::Usage(format!("{}: {why}", PROBE_AFTER.name))),
-    }
-}
-
 /// Why the link of a live master is in doubt, comparing the moment it was last seen working
 /// with now and reading what the kernel says of its connection (`link`); the words for the
 /// report come with the code. The silence a server is allowed is `silence`.
@@ -96,21 +89,13 @@ pub fn doubt(
     silence: Duration,
     now: &Snapshot,
 ) -> (ProbeDecision, String) {
-    let timing = match link {
-        Some(Link::Tcp(TcpLink {
-            timing: Some(timing),
-            ..
-        })) => Some(timing),
-        _ => None,
-    };
+    let timing = timing_of(link);
     if let Some(trouble) = timing.and_then(trouble) {
         return (ProbeDecision::LinkTrouble, trouble);
     }
     let then = seen_working.filter(|then| then.same_boot(now));
     if let Some(then) = then {
-        let idle = Duration::from_nanos(now.boottime_ns.saturating_sub(then.boottime_ns));
-        let awake = Duration::from_nanos(now.monotonic_ns.saturating_sub(then.monotonic_ns));
-        let suspended = idle.saturating_sub(awake);
+        let suspended = then.clocks().suspended_until(&now.clocks());
         if suspended > SUSPEND {
             let words = format!(
                 "the machine was suspended for {} since it was last seen working",
@@ -157,6 +142,36 @@ pub fn doubt(
             ProbeDecision::SeenWorking,
             format!("it was seen working {ago} ago"),
         )
+    }
+}
+
+/// What the kernel shows of a live master's link that is worth a round trip by itself, with
+/// nothing else to go on (`watch` reads it between events): retransmitted data or a closing
+/// connection, or data the master sent that the server has left unanswered for longer than
+/// `silence`. A server merely silent toward an idle master is no clue: a master without
+/// ServerAliveInterval hears nothing for hours, and probing it would keep it alive.
+pub fn kernel_doubt(link: Option<&Link>, silence: Duration) -> Option<(ProbeDecision, String)> {
+    let timing = timing_of(link)?;
+    if let Some(trouble) = trouble(timing) {
+        return Some((ProbeDecision::LinkTrouble, trouble));
+    }
+    let unanswered = timing.since_sent < timing.silent;
+    (unanswered && timing.silent > silence).then(|| {
+        let words = format!(
+            "the server has left what was sent to it unanswered for {:.1}s",
+            timing.silent.as_secs_f64()
+        );
+        (ProbeDecision::ServerSilent, words)
+    })
+}
+
+fn timing_of(link: Option<&Link>) -> Option<&TcpTiming> {
+    match link {
+        Some(Link::Tcp(TcpLink {
+            timing: Some(timing),
+            ..
+        })) => Some(timing),
+        _ => None,
     }
 }
 
@@ -276,9 +291,15 @@ pub fn probe(
 }
 
 /// Asks every live master and proves its link, all at once, so that the whole ends by the
-/// deadline however many links are dead.
-pub fn probe_all(sockets: &mut [SocketReport], deadline: Deadline) {
+/// deadline however many links are dead. `reason` says why a master's link is proved, for its
+/// report; a master it gives none for was asked to be (`--probe`).
+pub fn probe_all(
+    sockets: &mut [SocketReport],
+    deadline: Deadline,
+    reason: impl Fn(&SocketReport) -> Option<(ProbeDecision, String)> + Sync,
+) {
     let now = Snapshot::now();
+    let reason = &reason;
     std::thread::scope(|scope| {
         for report in sockets
             .iter_mut()
@@ -289,15 +310,26 @@ pub fn probe_all(sockets: &mut [SocketReport], deadline: Deadline) {
                 let Some(path) = report.path.clone() else {
                     return;
                 };
+                let (decision, why) = reason(report).unzip();
                 let (fresh, client) = classify::classify_active(&path, deadline);
                 report.relook(fresh);
                 if let Some(mut client) = client {
-                    report.probe = Some(ProbeDecision::Asked);
-                    probe(&mut client, report, deadline, now, None);
+                    report.probe = Some(decision.unwrap_or(ProbeDecision::Asked));
+                    probe(&mut client, report, deadline, now, why.as_deref());
                 }
             });
         }
     });
+}
+
+/// How long a server may be silent before `auto`, and `watch`, prove the link
+/// (MUXGUARD_PROBE_AFTER).
+pub fn silence_from_env() -> Result<Duration> {
+    match PROBE_AFTER.read() {
+        None => Ok(SILENCE),
+        Some(value) => durations::parse_silence(&value.to_string_lossy())
+            .map_err(|why| Error::Usage(format!("{}: {why}", PROBE_AFTER.name))),
+    }
 }
 
 #[cfg(test)]
@@ -321,6 +353,11 @@ mod tests {
     }
 
     fn tcp(silent_s: u64, unacked: u32, retransmits: u8) -> Link {
+        sent(silent_s, silent_s, unacked, retransmits)
+    }
+
+    /// A connection whose master last sent data `since_sent_s` ago.
+    fn sent(silent_s: u64, since_sent_s: u64, unacked: u32, retransmits: u8) -> Link {
         Link::Tcp(TcpLink {
             peer: "10.0.0.5:22".parse().unwrap(),
             timing: Some(TcpTiming {
@@ -329,6 +366,7 @@ mod tests {
                 backoff: retransmits,
                 unacked,
                 silent: Duration::from_secs(silent_s),
+                since_sent: Duration::from_secs(since_sent_s),
                 rtt: Duration::from_millis(20),
             }),
         })
@@ -403,5 +441,24 @@ mod tests {
         // Through a proxy, as if the kernel told nothing.
         let proxied = doubt(Some(&then), None, Some(&Link::ViaProxy), minute, &now);
         assert_eq!(proxied.0, ProbeDecision::LongIdle);
+    }
+
+    /// Between events only the kernel's evidence counts: trouble, or what the master sent left
+    /// unanswered past the allowance; an idle master's silent server is no reason to connect.
+    #[test]
+    fn the_watcher_doubts_a_link_only_on_the_kernels_evidence() {
+        let minute = Duration::from_secs(60);
+        let doubt = |link: &Link| kernel_doubt(Some(link), minute).map(|(decision, _)| decision);
+        assert_eq!(doubt(&tcp(1, 2, 3)), Some(ProbeDecision::LinkTrouble));
+        // Silent for an hour, but nothing was sent: an idle master.
+        assert_eq!(doubt(&tcp(3600, 0, 0)), None);
+        // A keepalive sent 5 s ago, the server silent for 90 s.
+        let (decision, words) = kernel_doubt(Some(&sent(90, 5, 0, 0)), minute).unwrap();
+        assert_eq!(decision, ProbeDecision::ServerSilent);
+        assert!(words.contains("90.0s"), "{words}");
+        // Unanswered, but not yet for long.
+        assert_eq!(doubt(&sent(30, 5, 0, 0)), None);
+        assert_eq!(kernel_doubt(Some(&Link::ViaProxy), minute), None);
+        assert_eq!(kernel_doubt(None, minute), None);
     }
 }

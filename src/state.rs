@@ -296,25 +296,52 @@ fn update(change: impl FnOnce(&mut StateFile) -> bool + 'static) {
     }
 }
 
-/// A background sweep's hold on the user's sweep lock, released when it is dropped or the
-/// process ends, however it ends.
-pub struct SweepHold {
+/// A hold on one of the user's locks, released when it is dropped or the process ends, however
+/// it ends.
+pub struct Hold {
     _lock: Option<Flock<File>>,
+}
+
+/// Another process of the user's holds the lock: its pid, where it wrote one.
+pub struct Held {
+    pub by: Option<i32>,
 }
 
 /// Takes the sweep lock, so that at most one background sweep of the user's runs at a time:
 /// `None` when another holds it. Where no lock can be taken (no state directory to keep it in),
 /// the sweep goes ahead.
-pub fn hold_sweep() -> Option<SweepHold> {
-    let unguarded = SweepHold { _lock: None };
-    let Some(file) = StateDir::find_or_create().and_then(|dir| dir.lock_file("sweep.lock").ok())
-    else {
-        return Some(unguarded);
+pub fn hold_sweep() -> Option<Hold> {
+    hold("sweep.lock").ok()
+}
+
+/// Takes the watcher's lock, so that one `watch` of the user's runs at a time, and writes the
+/// pid in it for a second one to name. Where no lock can be taken, the watcher goes ahead.
+pub fn hold_watch() -> std::result::Result<Hold, Held> {
+    let hold = hold("watch.lock")?;
+    if let Some(lock) = &hold._lock {
+        let mut file: &File = lock;
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
+    }
+    Ok(hold)
+}
+
+fn hold(name: &str) -> std::result::Result<Hold, Held> {
+    let unguarded = Hold { _lock: None };
+    let Some(file) = StateDir::find_or_create().and_then(|dir| dir.lock_file(name).ok()) else {
+        return Ok(unguarded);
     };
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => Some(SweepHold { _lock: Some(lock) }),
-        Err((_, Errno::EWOULDBLOCK)) => None,
-        Err(_) => Some(unguarded),
+        Ok(lock) => Ok(Hold { _lock: Some(lock) }),
+        Err((file, Errno::EWOULDBLOCK)) => {
+            let mut written = String::new();
+            let _ = (&file).take(32).read_to_string(&mut written);
+            Err(Held {
+                by: written.trim().parse().ok(),
+            })
+        }
+        Err(_) => Ok(unguarded),
     }
 }
 
@@ -457,18 +484,24 @@ impl StateDir {
 
     /// A lock file in the state directory, created when missing.
     fn lock_file(&self, name: &str) -> io::Result<File> {
-        // Not blocking: opening a FIFO in its place to write would wait for a reader.
-        let flags = OFlag::O_WRONLY
+        // Not blocking: opening a FIFO in its place would wait for a reader. Read and written:
+        // the watcher's lock holds its pid.
+        let flags = OFlag::O_RDWR
             | OFlag::O_CREAT
             | OFlag::O_NOFOLLOW
             | OFlag::O_NONBLOCK
             | OFlag::O_CLOEXEC;
-        Ok(File::from(openat(
+        let file = File::from(openat(
             &self.fd,
             name,
             flags,
             Mode::S_IRUSR | Mode::S_IWUSR,
-        )?))
+        )?);
+        // A FIFO or a device in its place is no lock of ours.
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other(format!("{name} is not a regular file")));
+        }
+        Ok(file)
     }
 
     /// Takes the lock, waiting a little for another muxguard to finish; gives up rather than

@@ -5,6 +5,9 @@
 //! A timer signal (SIGALRM), not a thread: nothing to start, so it costs a command nothing. The
 //! handler only does what is safe in one: it writes what was prepared beforehand and calls
 //! `_exit` or `execv`.
+//!
+//! `watch`, which runs until it is told to stop, ends the same way on SIGTERM and SIGINT: at
+//! once, whatever it was doing, with one line said.
 
 use std::ffi::{CString, OsString, c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
@@ -24,6 +27,15 @@ static SSH_INSTEAD: AtomicPtr<Instead> = AtomicPtr::new(ptr::null_mut());
 /// The budget the watchdog was armed with, in milliseconds, for what it says.
 static BUDGET_MS: AtomicU64 = AtomicU64::new(0);
 
+/// What the handler of SIGTERM and SIGINT says before the process exits 0.
+static STOPPED: AtomicPtr<Stopped> = AtomicPtr::new(ptr::null_mut());
+
+struct Stopped {
+    fd: c_int,
+    by_sigterm: Vec<u8>,
+    by_sigint: Vec<u8>,
+}
+
 /// The real ssh and the user's arguments, ready for `execv`.
 struct Instead {
     ssh: CString,
@@ -36,10 +48,11 @@ struct Instead {
 }
 
 /// Starts the watchdog: the process ends `budget` from now unless it has ended by itself.
-pub fn arm(budget: Duration) {
+/// `allowed` says what the budget is, before the grace: "--timeout".
+pub fn arm(budget: Duration, allowed: &str) {
     BUDGET_MS.store(budget.as_millis() as u64, Ordering::Release);
     let said = format!(
-        "muxguard: gave up after {budget:?} (--timeout plus {GRACE:?}); nothing more was done\n"
+        "muxguard: gave up after {budget:?} ({allowed} plus {GRACE:?}); nothing more was done\n"
     );
     let previous = GAVE_UP.swap(Box::into_raw(Box::new(said.into_bytes())), Ordering::AcqRel);
     if !previous.is_null() {
@@ -114,6 +127,40 @@ pub fn run_ssh_instead(ssh: &Path, args: &[OsString]) {
     }
 }
 
+/// From now on SIGTERM and SIGINT end the process at once with exit 0, after writing the line
+/// `said` gives for the signal's name ("SIGTERM") to `fd`.
+pub fn exit_on_stop(fd: c_int, said: impl Fn(&str) -> String) {
+    let stopped = Stopped {
+        fd,
+        by_sigterm: said("SIGTERM").into_bytes(),
+        by_sigint: said("SIGINT").into_bytes(),
+    };
+    let previous = STOPPED.swap(Box::into_raw(Box::new(stopped)), Ordering::AcqRel);
+    if !previous.is_null() {
+        // SAFETY: made by Box::into_raw above, in an earlier call, made before any signal.
+        drop(unsafe { Box::from_raw(previous) });
+    }
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: the handler does only what a signal handler may (see `stop`).
+        unsafe { libc::signal(signal, stop as extern "C" fn(c_int) as libc::sighandler_t) };
+    }
+}
+
+/// The handler of SIGTERM and SIGINT: only poll, write and _exit.
+extern "C" fn stop(signal: c_int) {
+    // SAFETY: set from Box::into_raw and never freed while the handler is installed; read only.
+    if let Some(stopped) = unsafe { STOPPED.load(Ordering::Acquire).as_ref() } {
+        let line = if signal == libc::SIGINT {
+            &stopped.by_sigint
+        } else {
+            &stopped.by_sigterm
+        };
+        say_to(stopped.fd, line);
+    }
+    // SAFETY: _exit ends the process at once, touching no lock another thread holds.
+    unsafe { libc::_exit(0) }
+}
+
 /// The signal handler: only poll, write, sigprocmask, execv and _exit, all safe in a handler.
 extern "C" fn expire(_signal: c_int) {
     let instead = SSH_INSTEAD.load(Ordering::Acquire);
@@ -147,16 +194,20 @@ extern "C" fn expire(_signal: c_int) {
 /// Writes to stderr without its lock (the stuck code may hold it) and without blocking (it may
 /// be blocked on a full stderr): a line that cannot go out now is lost.
 fn say(line: &[u8]) {
-    let mut stderr = [libc::pollfd {
-        fd: libc::STDERR_FILENO,
+    say_to(libc::STDERR_FILENO, line);
+}
+
+fn say_to(fd: c_int, line: &[u8]) {
+    let mut pollfd = [libc::pollfd {
+        fd,
         events: libc::POLLOUT,
         revents: 0,
     }];
     // SAFETY: one valid pollfd, a zero timeout.
-    let ready = unsafe { libc::poll(stderr.as_mut_ptr(), 1, 0) } == 1
-        && stderr[0].revents & libc::POLLOUT != 0;
+    let ready = unsafe { libc::poll(pollfd.as_mut_ptr(), 1, 0) } == 1
+        && pollfd[0].revents & libc::POLLOUT != 0;
     if ready {
         // SAFETY: a valid buffer of that length; a short or failed write is acceptable here.
-        unsafe { libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), line.len()) };
+        unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
     }
 }

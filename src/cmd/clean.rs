@@ -28,7 +28,7 @@ pub fn run(args: CleanArgs, deadline: Deadline) -> Result<ExitCode> {
     };
     let mut sockets = survey::survey(args.search.config.as_deref(), &args.search.dirs)?;
     if args.probe {
-        probe::probe_all(&mut sockets, deadline);
+        probe::probe_all(&mut sockets, deadline, |_| None);
     }
     // All at once (with --probe, many hung masters take one grace period, not one each).
     let cleaned: Vec<Cleaned> =

@@ -8,7 +8,9 @@ use roff::{Roff, bold, roman};
 
 use crate::cli::{self, Cli, ManArgs};
 use crate::environment::Variable;
-use crate::error::{CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES, Error, ExitCode, Result};
+use crate::error::{
+    CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES, Error, ExitCode, Result, WATCH_EXIT_CODES,
+};
 use crate::hooks;
 use crate::output;
 use crate::probe;
@@ -100,7 +102,12 @@ fn render(out: &mut dyn Write) -> io::Result<()> {
             .text([roman(meaning)]);
     }
     roff.control("SH", ["EXIT STATUS"]);
-    for meanings in [EXIT_CODES, CHECK_EXIT_CODES, DOCTOR_EXIT_CODES] {
+    for meanings in [
+        EXIT_CODES,
+        CHECK_EXIT_CODES,
+        DOCTOR_EXIT_CODES,
+        WATCH_EXIT_CODES,
+    ] {
         roff.control("TP", [])
             .text([bold(meanings.commands)])
             .text([roman(meanings.sentence())]);
@@ -214,7 +221,12 @@ mod tests {
     /// The README's table of exit codes is the one `--help` and the man page make.
     #[test]
     fn the_readme_exit_codes_are_the_codes() {
-        let all = [EXIT_CODES, CHECK_EXIT_CODES, DOCTOR_EXIT_CODES];
+        let all = [
+            EXIT_CODES,
+            CHECK_EXIT_CODES,
+            DOCTOR_EXIT_CODES,
+            WATCH_EXIT_CODES,
+        ];
         let mut expected = vec![
             ["code"]
                 .into_iter()

@@ -9,3 +9,4 @@ pub mod man;
 pub mod reset;
 pub mod ssh;
 pub mod status;
+pub mod watch;

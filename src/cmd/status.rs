@@ -11,7 +11,7 @@ use crate::survey;
 pub fn run(args: StatusArgs, deadline: Deadline) -> Result<ExitCode> {
     let mut sockets = survey::survey(args.search.config.as_deref(), &args.search.dirs)?;
     if args.probe {
-        probe::probe_all(&mut sockets, deadline);
+        probe::probe_all(&mut sockets, deadline, |_| None);
     }
     output::written(if args.json {
         json::print_sockets(sockets.iter().map(json::SocketJson::new).collect())

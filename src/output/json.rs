@@ -118,3 +118,18 @@ pub fn print_sockets(sockets: Vec<SocketJson>) -> io::Result<()> {
         sockets,
     })
 }
+
+/// `watch --json`: one event, a JSON object on one line. `fields` go beside the schema number
+/// and the event's name.
+pub fn event_line(event: &str, fields: serde_json::Value) -> String {
+    let mut object = serde_json::json!({ "schema": SCHEMA, "event": event });
+    if let (Some(object), serde_json::Value::Object(fields)) = (object.as_object_mut(), fields) {
+        object.extend(fields);
+    }
+    object.to_string()
+}
+
+/// `watch --json`: a socket a round probed or acted on.
+pub fn socket_event(event: &str, socket: SocketJson) -> String {
+    event_line(event, serde_json::json!({ "socket": socket }))
+}

@@ -9,6 +9,8 @@
 //! - `ProcessHandle`: signalling one process and no other, even when its pid is reused;
 //! - `CLOCKS`: a clock that counts time suspended and one that does not;
 //! - `network_facts()`: the machine's addresses, for noticing a change of network;
+//! - `network_changes()`, `drain_changes`: a socket the kernel makes readable when a link or an
+//!   address changes (Linux's rtnetlink groups, the BSDs' and macOS's routing socket);
 //! - `stream_socket()`, `NO_SIGPIPE`: socket set-up;
 //! - `links(pids)`: each master's connection to its server (peer, and on Linux how long the
 //!   server has been silent and whether data is being retransmitted);
@@ -49,8 +51,13 @@ pub use os::{
 // Linux's own means, or, with the `portable` feature and on every other unix, the portable
 // ones: a pidfd or a start-time check, a netlink dump or getifaddrs, socket flags at creation
 // or by fcntl.
+#[cfg(target_os = "linux")]
+pub use os::network_changes;
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
 pub use os::{ProcessHandle, network_facts, stream_socket};
+pub use unix::drain_changes;
+#[cfg(not(target_os = "linux"))]
+pub use unix::network_changes;
 #[cfg(any(not(target_os = "linux"), feature = "portable"))]
 pub use unix::{ProcessHandle, network_facts, stream_socket};
 
@@ -95,6 +102,9 @@ pub struct TcpTiming {
     pub unacked: u32,
     /// Since data last came from the server (the kernel's clock stops while suspended).
     pub silent: Duration,
+    /// Since the master last sent the server data: when more recent than `silent`, the server
+    /// has not answered it.
+    pub since_sent: Duration,
     /// Smoothed round-trip time.
     pub rtt: Duration,
 }

@@ -1,5 +1,6 @@
 //! What any unix can do the same way: a process handle that checks the start time right before
-//! each signal, the network from getifaddrs, socket flags set with fcntl. macOS and the BSDs
+//! each signal, the network from getifaddrs and its changes from a routing socket, socket flags
+//! set with fcntl. macOS and the BSDs
 //! use these; Linux has better means, and uses them instead unless muxguard is built with the
 //! `portable` feature, which is how these are tested on Linux.
 
@@ -7,9 +8,10 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
+use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::sys::signal::Signal;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, socket};
 
 use crate::deadline::Deadline;
 use crate::process::Status;
@@ -133,6 +135,40 @@ pub fn network_facts() -> Option<Vec<Vec<u8>>> {
     // SAFETY: the list from getifaddrs, freed once.
     unsafe { libc::freeifaddrs(first) };
     Some(facts)
+}
+
+/// A routing socket (PF_ROUTE), which the BSDs and macOS make readable when a link or an
+/// address comes, goes or changes: nothing is asked, it is only read.
+#[cfg(not(target_os = "linux"))]
+pub fn network_changes() -> io::Result<OwnedFd> {
+    // SAFETY: socket() with constant arguments; the descriptor is owned at once.
+    let raw = unsafe { libc::socket(libc::PF_ROUTE, libc::SOCK_RAW, libc::AF_UNSPEC) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor just returned by socket() and owned by nothing else.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
+    fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(fd)
+}
+
+/// Reads every notice waiting on `changes` (from `network_changes`) without blocking, and says
+/// whether there was any. A queue that overflowed counts as a change: some notices were lost.
+pub fn drain_changes(changes: &OwnedFd) -> io::Result<bool> {
+    let mut buffer = [0u8; 8192];
+    let mut any = false;
+    loop {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(changes);
+        match recv(fd, &mut buffer, MsgFlags::MSG_DONTWAIT) {
+            Ok(_) => any = true,
+            Err(Errno::EAGAIN) => return Ok(any),
+            Err(Errno::EINTR) => {}
+            Err(Errno::ENOBUFS) => any = true,
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// The family and address of an IPv4 or IPv6 sockaddr (other families say nothing of a link).

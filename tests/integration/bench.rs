@@ -592,6 +592,23 @@ fn benchmarks() {
         failures.push("a check peaks at 8 MiB or more");
     }
 
+    // The watcher between events, for a minute: time on a CPU, wake-ups, resident memory. The
+    // cargo build, and the archive's when there is one.
+    let mut binaries = vec![("cargo build", MUXGUARD.to_string())];
+    if let Some(binary) = &static_binary {
+        binaries.push(("the release archive's static binary", binary.clone()));
+    }
+    for (name, binary) in binaries {
+        let idle = watcher_idle(&env, &binary, Duration::from_secs(60));
+        report.push(format!(
+            "watch, idle for 60 s with a live master, {name}: {:.2} ms on a CPU in {} wake-ups, {} KiB resident (target < 5 MiB, and < 60 ms: 0.1% of a CPU)",
+            idle.cpu_ms, idle.wakeups, idle.rss_kib
+        ));
+        if idle.rss_kib >= 5 * 1024 || idle.cpu_ms >= 60.0 {
+            failures.push("an idle watcher uses 5 MiB or more, or more than 0.1% of a CPU");
+        }
+    }
+
     let summary = report.join("\n");
     println!("\n== muxguard benchmarks ==\n{summary}");
     fs::write(
@@ -600,6 +617,53 @@ fn benchmarks() {
     )
     .unwrap();
     assert!(failures.is_empty(), "targets missed: {failures:?}");
+}
+
+/// What a watcher costs between events.
+struct Idle {
+    cpu_ms: f64,
+    wakeups: u64,
+    rss_kib: u64,
+}
+
+/// Starts `binary watch` for `env` (its config names one live master), lets it start, then
+/// measures it over `window`: the time its thread spent on a CPU (schedstat, in nanoseconds;
+/// between events it has no other thread), how often it woke, and its resident memory.
+fn watcher_idle(env: &TestEnv, binary: &str, window: Duration) -> Idle {
+    let mut command = Command::new(binary);
+    env.isolate(&mut command);
+    command
+        .args(["watch", "-F"])
+        .arg(&env.ssh_config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut watcher = command.spawn().expect("muxguard watch starts");
+    let proc_dir = Path::new("/proc").join(watcher.id().to_string());
+    std::thread::sleep(Duration::from_secs(2));
+    let on_cpu_ns = || -> u64 {
+        let schedstat = fs::read_to_string(proc_dir.join("schedstat")).unwrap();
+        schedstat
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let status_field = |field: &str| -> u64 {
+        let status = fs::read_to_string(proc_dir.join("status")).unwrap();
+        let line = status.lines().find(|line| line.starts_with(field)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let (cpu_before, wakeups_before) = (on_cpu_ns(), status_field("voluntary_ctxt_switches:"));
+    std::thread::sleep(window);
+    let idle = Idle {
+        cpu_ms: (on_cpu_ns() - cpu_before) as f64 / 1e6,
+        wakeups: status_field("voluntary_ctxt_switches:") - wakeups_before,
+        rss_kib: status_field("VmRSS:"),
+    };
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    idle
 }
 
 /// Per shell: the hook's cost in microseconds (None when the shell is missing) and a line.

@@ -2,12 +2,11 @@
 //! stops answering is probed once it has been silent for MUXGUARD_PROBE_AFTER, a link that
 //! drops packets at once, and a master the server talked to a moment ago not at all.
 
-use std::fs;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::cli::{Run, run, status_json};
+use crate::common::netns::Namespace;
 use crate::common::{TestEnv, output_within, wait_until};
 use nix::sys::signal::Signal;
 
@@ -115,84 +114,37 @@ fn a_silent_server_is_probed_once_it_has_been_silent_too_long() {
     });
 }
 
-/// Names for the namespaces of one test: unique to this process and test.
-fn namespace_names() -> (String, String) {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let id = format!("mg{}x{n}", std::process::id());
-    (format!("{id}c"), format!("{id}s"))
-}
-
 /// Two network namespaces joined by a veth pair: the client's (10.99.0.1) and the server's
-/// (10.99.0.2). Deleted, with every process started in them, when dropped.
+/// (10.99.0.2).
 struct Veth {
-    client: String,
-    server: String,
-    processes: Vec<Child>,
+    client: Namespace,
+    server: Namespace,
 }
 
 const SERVER_ADDRESS: &str = "10.99.0.2";
 
 impl Veth {
     fn new() -> Option<Veth> {
-        let (client, server) = namespace_names();
         let veth = Veth {
-            client,
-            server,
-            processes: Vec::new(),
+            client: Namespace::new()?,
+            server: Namespace::new()?,
         };
-        let (c, s) = (veth.client.as_str(), veth.server.as_str());
-        let steps: [&[&str]; 9] = [
-            &["netns", "add", c],
-            &["netns", "add", s],
-            &[
-                "link", "add", "vc", "netns", c, "type", "veth", "peer", "name", "vs", "netns", s,
-            ],
-            &["-n", c, "addr", "add", "10.99.0.1/24", "dev", "vc"],
-            &["-n", s, "addr", "add", "10.99.0.2/24", "dev", "vs"],
-            &["-n", c, "link", "set", "vc", "up"],
-            &["-n", s, "link", "set", "vs", "up"],
-            &["-n", c, "link", "set", "lo", "up"],
-            &["-n", s, "link", "set", "lo", "up"],
-        ];
-        for step in steps {
-            let status = Command::new("ip").args(step).status().ok()?;
-            if !status.success() {
-                eprintln!("skipped: `ip {}` failed", step.join(" "));
-                return None;
-            }
-        }
+        let server = veth.server.name.as_str();
+        veth.client.ip(&[
+            "link", "add", "vc", "type", "veth", "peer", "name", "vs", "netns", server,
+        ]);
+        veth.client
+            .ip(&["addr", "add", "10.99.0.1/24", "dev", "vc"]);
+        veth.server
+            .ip(&["addr", "add", "10.99.0.2/24", "dev", "vs"]);
+        veth.client.ip(&["link", "set", "vc", "up"]);
+        veth.server.ip(&["link", "set", "vs", "up"]);
         Some(veth)
-    }
-
-    /// `program` run inside namespace `namespace`.
-    fn inside(namespace: &str, program: &str) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", namespace, program]);
-        command
     }
 
     /// The server's end of the pair goes down: packets from the client are lost.
     fn cut(&self) {
-        let status = Command::new("ip")
-            .args(["-n", &self.server, "link", "set", "vs", "down"])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        for process in &mut self.processes {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
-        for namespace in [&self.client, &self.server] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", namespace])
-                .status();
-        }
+        self.server.ip(&["link", "set", "vs", "down"]);
     }
 }
 
@@ -200,42 +152,12 @@ impl Drop for Veth {
 /// `auto` probes at once, long before the server's silence reaches MUXGUARD_PROBE_AFTER.
 #[test]
 fn a_link_that_drops_packets_is_probed_at_once() {
-    if !nix::unistd::Uid::effective().is_root() || which::which("ip").is_err() {
-        eprintln!(
-            "skipped a_link_that_drops_packets_is_probed_at_once: it needs root and ip \
-             (iproute2) to make network namespaces"
-        );
+    if !Namespace::possible("a_link_that_drops_packets_is_probed_at_once") {
         return;
     }
     let env = TestEnv::new();
-    let Some(mut veth) = Veth::new() else { return };
-
-    // A second sshd, with the environment's keys and settings, in the server's namespace.
-    let log = env.root.join("sshd-veth.log");
-    let mut sshd = Veth::inside(
-        &veth.server,
-        &crate::common::openssh::openssh().sshd.to_string_lossy(),
-    );
-    sshd.args(["-D", "-e", "-f"])
-        .arg(env.root.join("sshd/sshd_config"))
-        .args(["-o", &format!("ListenAddress={SERVER_ADDRESS}")])
-        .arg("-o")
-        .arg(format!(
-            "PidFile={}",
-            env.root.join("sshd-veth.pid").display()
-        ))
-        .arg("-E")
-        .arg(&log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    veth.processes.push(sshd.spawn().unwrap());
-    let listening = format!("Server listening on {SERVER_ADDRESS} port {}.", env.port);
-    wait_until(
-        "the sshd across the veth pair",
-        Duration::from_secs(10),
-        || fs::read_to_string(&log).is_ok_and(|text| text.contains(&listening)),
-    );
+    let Some(veth) = Veth::new() else { return };
+    veth.server.start_sshd(&env, SERVER_ADDRESS);
 
     // Every ssh and muxguard of the client runs in its namespace, to the server across the pair.
     let across = [
@@ -248,7 +170,7 @@ fn a_link_that_drops_packets_is_probed_at_once() {
     ]
     .map(String::from);
     let ssh = |args: &[&str]| {
-        let mut command = Veth::inside(&veth.client, "ssh");
+        let mut command = veth.client.command("ssh");
         command
             .arg("-F")
             .arg(&env.ssh_config)
@@ -258,7 +180,7 @@ fn a_link_that_drops_packets_is_probed_at_once() {
         command
     };
     let check = || {
-        let mut command = Veth::inside(&veth.client, env!("CARGO_BIN_EXE_muxguard"));
+        let mut command = veth.client.command(env!("CARGO_BIN_EXE_muxguard"));
         env.isolate(&mut command);
         command
             .env("MUXGUARD_TIMEOUT", "1s")
@@ -293,7 +215,7 @@ fn a_link_that_drops_packets_is_probed_at_once() {
     // A session through the master: its request goes out and is never acknowledged.
     let mut session = ssh(&["alpha", "true"]);
     session.stdout(Stdio::null()).stderr(Stdio::null());
-    veth.processes.push(session.spawn().unwrap());
+    veth.client.spawn(&mut session);
 
     let started = Instant::now();
     let json = loop {

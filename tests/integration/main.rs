@@ -28,4 +28,5 @@ mod shells;
 mod state_safety;
 mod status;
 mod troubleshooting;
+mod watch;
 mod wrapper;

@@ -285,6 +285,8 @@ fn installed_layout() -> Vec<String> {
         "share/muxguard/muxguard.fish",
         "share/muxguard/muxguard.plugin.zsh",
         "share/muxguard/conf.d/muxguard.fish",
+        "share/muxguard/launchd/io.github.muxguard.watch.plist",
+        "share/systemd/user/muxguard-watch.service",
         "share/doc/muxguard/README.md",
         "share/doc/muxguard/LICENSE",
     ]
@@ -385,6 +387,19 @@ fn make_install_and_uninstall_work_with_a_bsd_install() {
             _ => assert_eq!(mode, 0o644, "{file}: mode {mode:o}"),
         }
     }
+    // The service files run the muxguard of the prefix.
+    let unit = fs::read_to_string(root.join("share/systemd/user/muxguard-watch.service")).unwrap();
+    assert!(
+        unit.contains(&format!("\nExecStart={prefix}/bin/muxguard watch\n")),
+        "{unit}"
+    );
+    let agent =
+        fs::read_to_string(root.join("share/muxguard/launchd/io.github.muxguard.watch.plist"))
+            .unwrap();
+    assert!(
+        agent.contains(&format!("exec \"{prefix}/bin/muxguard\" watch")),
+        "{agent}"
+    );
     let help = Command::new(root.join("bin/muxguard-ssh"))
         .arg("--help")
         .output()

@@ -282,6 +282,7 @@ fn parse_tcp_info(state: u8, info: &[u8]) -> Option<TcpTiming> {
         backoff: info[4],
         unacked: ne_u32(&info[24..28]),
         silent: millis(52),
+        since_sent: millis(44),
         rtt: Duration::from_micros(ne_u32(&info[68..72]) as u64),
     })
 }
@@ -303,17 +304,7 @@ mod tests {
             let (_accepted, _) = listener.accept().unwrap();
             let local = client.local_addr().unwrap();
 
-            let mut found = HashMap::new();
-            let wanted = sockets_of(std::process::id() as i32)
-                .unwrap()
-                .into_iter()
-                .collect();
-            let family = if peer.is_ipv4() {
-                libc::AF_INET
-            } else {
-                libc::AF_INET6
-            };
-            tcp_sockets(family as u8, &wanted, &mut found).unwrap();
+            let found = this_process_connections(peer);
             let link = found
                 .values()
                 .find(|link| link.peer == peer)
@@ -325,6 +316,40 @@ mod tests {
             // The accepted end is found too, its peer the client.
             assert!(found.values().any(|link| link.peer == local), "{found:?}");
         }
+    }
+
+    /// This process's TCP connections of `peer`'s family, from the dump.
+    fn this_process_connections(peer: SocketAddr) -> HashMap<u64, TcpLink> {
+        let mut found = HashMap::new();
+        let wanted = sockets_of(std::process::id() as i32)
+            .unwrap()
+            .into_iter()
+            .collect();
+        let family = if peer.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        tcp_sockets(family as u8, &wanted, &mut found).unwrap();
+        found
+    }
+
+    /// Data sent a moment ago to a peer that has said nothing for longer: `since_sent` and
+    /// `silent` are the kernel's two clocks, not one read twice.
+    #[test]
+    fn data_left_unanswered_shows() {
+        use std::io::Write;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(peer).unwrap();
+        let (_accepted, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        client.write_all(b"unanswered").unwrap();
+        let found = this_process_connections(peer);
+        let link = found.values().find(|link| link.peer == peer).unwrap();
+        let timing = link.timing.as_ref().expect("tcp_info");
+        assert!(timing.since_sent < Duration::from_millis(200), "{timing:?}");
+        assert!(timing.silent >= Duration::from_millis(350), "{timing:?}");
     }
 
     /// Through a copy of the descriptor: the first connected TCP socket of the process, by

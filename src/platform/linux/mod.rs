@@ -1,6 +1,7 @@
 //! Linux: the kernel's socket table (sock_diag), /proc, pidfds, CLOCK_BOOTTIME and a netlink
 //! address dump.
 
+mod events;
 mod links;
 mod listeners;
 #[cfg(not(feature = "portable"))]
@@ -16,6 +17,7 @@ use std::path::Path;
 use nix::sys::socket::MsgFlags;
 use nix::time::ClockId;
 
+pub use events::network_changes;
 pub use links::links;
 pub use listeners::listeners;
 #[cfg(not(feature = "portable"))]

@@ -4,6 +4,7 @@
 //! pid *and* start time, so a recycled pid is never mistaken for one of ours.
 
 pub mod cli;
+pub mod netns;
 pub mod openssh;
 pub mod users;
 
@@ -642,7 +643,7 @@ impl Proc {
 }
 
 /// Live descendants of `ancestor`, from one pass over /proc.
-fn descendants(ancestor: i32) -> Vec<i32> {
+pub fn descendants(ancestor: i32) -> Vec<i32> {
     let parents: Vec<(i32, i32)> = fs::read_dir("/proc")
         .unwrap()
         .flatten()

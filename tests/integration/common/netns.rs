@@ -1,0 +1,114 @@
+//! Network namespaces a test makes itself (`ip netns`, as root): a network of its own to
+//! change, cut or watch, where nothing another test does is seen. Deleted, with every process
+//! started in them, when dropped.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use super::{TestEnv, wait_until};
+
+pub struct Namespace {
+    pub name: String,
+    /// A Mutex so that a shared namespace can start processes.
+    processes: Mutex<Vec<Child>>,
+}
+
+impl Namespace {
+    /// Whether namespaces can be made here; if not, says that `test` is skipped and why.
+    pub fn possible(test: &str) -> bool {
+        let possible = nix::unistd::Uid::effective().is_root() && which::which("ip").is_ok();
+        if !possible {
+            eprintln!("skipped {test}: it needs root and ip (iproute2) to make network namespaces");
+        }
+        possible
+    }
+
+    /// A new namespace, its loopback up. `None` (said) when `ip` refuses.
+    pub fn new() -> Option<Namespace> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let namespace = Namespace {
+            name: format!("mg{}x{n}", std::process::id()),
+            processes: Mutex::new(Vec::new()),
+        };
+        let made = Command::new("ip")
+            .args(["netns", "add", &namespace.name])
+            .status()
+            .is_ok_and(|status| status.success());
+        if !made {
+            eprintln!("skipped: `ip netns add` failed");
+            return None;
+        }
+        namespace.ip(&["link", "set", "lo", "up"]);
+        Some(namespace)
+    }
+
+    /// `ip -n NAMESPACE args`, which must succeed.
+    pub fn ip(&self, args: &[&str]) {
+        let status = Command::new("ip")
+            .args(["-n", &self.name])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "ip -n {} {}", self.name, args.join(" "));
+    }
+
+    /// `program` run inside the namespace.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name]).arg(program);
+        command
+    }
+
+    /// Starts `command`, to be ended with the namespace; its pid.
+    pub fn spawn(&self, command: &mut Command) -> i32 {
+        let child = command.spawn().expect("a command in the namespace starts");
+        let pid = child.id() as i32;
+        self.processes.lock().unwrap().push(child);
+        pid
+    }
+
+    /// A second sshd of `env`'s, with its keys and settings (and port), listening on `address`
+    /// in this namespace: its pid, once it listens.
+    pub fn start_sshd(&self, env: &TestEnv, address: &str) -> i32 {
+        let log = env.root.join(format!("sshd-{}.log", self.name));
+        let mut sshd = self.command(&super::openssh::openssh().sshd);
+        sshd.args(["-D", "-e", "-f"])
+            .arg(env.root.join("sshd/sshd_config"))
+            .args(["-o", &format!("ListenAddress={address}")])
+            .arg("-o")
+            .arg(format!(
+                "PidFile={}",
+                env.root.join(format!("sshd-{}.pid", self.name)).display()
+            ))
+            .arg("-E")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // `ip netns exec` execs sshd: the pid is sshd's.
+        let pid = self.spawn(&mut sshd);
+        let listening = format!("Server listening on {address} port {}.", env.port);
+        wait_until("the sshd in the namespace", Duration::from_secs(10), || {
+            fs::read_to_string(&log).is_ok_and(|text| text.contains(&listening))
+        });
+        pid
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let processes = self.processes.get_mut().unwrap_or_else(|e| e.into_inner());
+        for process in processes {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
