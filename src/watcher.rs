@@ -142,6 +142,8 @@ pub struct Watcher {
     settling: Option<Settling>,
     next_read: Instant,
     read_every: Duration,
+    /// Why the last look failed, when it did: said once.
+    failing: Option<String>,
 }
 
 impl Watcher {
@@ -160,10 +162,12 @@ impl Watcher {
             settling: None,
             next_read: Instant::now(),
             read_every,
+            failing: None,
         })
     }
 
-    /// Sleeps until there is something to do, does it, and says what was done.
+    /// Sleeps until there is something to do, does it, and says what was done; or why it could
+    /// not look (`Error::Usage`), once for as long as that lasts.
     pub fn next_round(&mut self) -> Result<Round> {
         loop {
             let now = Instant::now();
@@ -205,13 +209,34 @@ impl Watcher {
                 };
                 // The round looks at every master: the next read can wait.
                 self.next_read = Instant::now() + self.read_every;
-                return self.guarded(|watcher| watcher.round(trigger, why));
+                let round = self.guarded(|watcher| watcher.round(trigger, why));
+                match self.once(round.map(Some))? {
+                    Some(round) => return Ok(round),
+                    None => continue,
+                }
             }
             if Instant::now() >= self.next_read {
                 self.next_read = Instant::now() + self.read_every;
-                if let Some(round) = self.guarded(Self::read_links)? {
+                let read = self.guarded(Self::read_links);
+                if let Some(round) = self.once(read)? {
                     return Ok(round);
                 }
+            }
+        }
+    }
+
+    /// A look's outcome, less a failure to look that was said already: while an ssh config is
+    /// being edited, every read fails the same way. A look that works forgets the failure.
+    fn once(&mut self, looked: Result<Option<Round>>) -> Result<Option<Round>> {
+        match looked {
+            Err(Error::Usage(why)) if self.failing.as_ref() == Some(&why) => Ok(None),
+            Err(Error::Usage(why)) => {
+                self.failing = Some(why.clone());
+                Err(Error::Usage(why))
+            }
+            looked => {
+                self.failing = None;
+                looked
             }
         }
     }

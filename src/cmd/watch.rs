@@ -61,24 +61,15 @@ pub fn run(args: WatchArgs, timeout: Duration) -> Result<ExitCode> {
     if !started {
         return Ok(ExitCode::Success);
     }
-    // A search that fails once running (an ssh config being edited) is said, once until it
-    // changes, and the watcher goes on.
-    let mut failing = None;
     loop {
         let said = match watcher.next_round() {
-            Ok(round) => {
-                failing = None;
-                say.round(&round)?
-            }
-            Err(Error::Usage(why)) if failing.as_ref() != Some(&why) => {
-                let said = say.line(
-                    || json::event_line("cannot-look", json!({ "why": why })),
-                    || format!("cannot look for sockets now: {why}"),
-                )?;
-                failing = Some(why);
-                said
-            }
-            Err(Error::Usage(_)) => true,
+            Ok(round) => say.round(&round)?,
+            // A search that fails once running (an ssh config being edited): said, and the
+            // watcher goes on.
+            Err(Error::Usage(why)) => say.line(
+                || json::event_line("cannot-look", json!({ "why": why })),
+                || format!("cannot look for sockets now: {why}"),
+            )?,
             Err(error) => return Err(error),
         };
         if !said {

@@ -561,6 +561,18 @@ fn a_config_that_breaks_while_watching_is_said_once() {
         .count();
     assert_eq!(failures, 1, "{:?}", watcher.events());
     assert!(watcher.child.try_wait().unwrap().is_none(), "it went on");
+    // Mended, then broken again: said again.
+    std::fs::rename(&aside, &env.ssh_config).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    std::fs::rename(&env.ssh_config, &aside).unwrap();
+    wait_until("the second failure", Duration::from_secs(5), || {
+        let events = watcher.events();
+        events
+            .iter()
+            .filter(|e| e["event"] == "cannot-look")
+            .count()
+            == 2
+    });
     std::fs::rename(&aside, &env.ssh_config).unwrap();
     let status = watcher.signal_and_wait(Signal::SIGTERM, Duration::from_millis(500));
     assert_eq!(status.code(), Some(0));
