@@ -28,7 +28,7 @@ pub struct Snapshot {
 const BOOT_TIME_SLACK_S: i64 = 30;
 
 /// The two clocks of a snapshot, read alone: what `watch` compares on every wake-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Clocks {
     pub boottime_ns: u64,
     pub monotonic_ns: u64,
@@ -41,10 +41,7 @@ impl Clocks {
                 boottime_ns: nanos(counting_suspend),
                 monotonic_ns: nanos(not_counting),
             },
-            None => Clocks {
-                boottime_ns: 0,
-                monotonic_ns: 0,
-            },
+            None => Clocks::default(),
         }
     }
 

@@ -54,11 +54,8 @@ pub fn arm(budget: Duration, allowed: &str) {
     let said = format!(
         "muxguard: gave up after {budget:?} ({allowed} plus {GRACE:?}); nothing more was done\n"
     );
-    let previous = GAVE_UP.swap(Box::into_raw(Box::new(said.into_bytes())), Ordering::AcqRel);
-    if !previous.is_null() {
-        // SAFETY: made by Box::into_raw above, in an earlier call, and no longer reachable.
-        drop(unsafe { Box::from_raw(previous) });
-    }
+    // Armed again only after `disarm` (a watcher's rounds): no handler reads the old line.
+    replace(&GAVE_UP, said.into_bytes());
     // SAFETY: the handler does only what a signal handler may (see `expire`).
     unsafe {
         libc::signal(
@@ -119,12 +116,8 @@ pub fn run_ssh_instead(ssh: &Path, args: &[OsString]) {
         .into_bytes(),
         cannot: format!("muxguard: cannot run {}\n", ssh.display()).into_bytes(),
     };
-    let previous = SSH_INSTEAD.swap(Box::into_raw(Box::new(instead)), Ordering::AcqRel);
-    if !previous.is_null() {
-        // SAFETY: made by Box::into_raw above, in an earlier call. The handler may not run
-        // during this call: muxguard ssh calls this once, long before its budget ends.
-        drop(unsafe { Box::from_raw(previous) });
-    }
+    // muxguard ssh calls this once, long before its budget ends.
+    replace(&SSH_INSTEAD, instead);
 }
 
 /// From now on SIGTERM and SIGINT end the process at once with exit 0, after writing the line
@@ -135,14 +128,22 @@ pub fn exit_on_stop(fd: c_int, said: impl Fn(&str) -> String) {
         by_sigterm: said("SIGTERM").into_bytes(),
         by_sigint: said("SIGINT").into_bytes(),
     };
-    let previous = STOPPED.swap(Box::into_raw(Box::new(stopped)), Ordering::AcqRel);
-    if !previous.is_null() {
-        // SAFETY: made by Box::into_raw above, in an earlier call, made before any signal.
-        drop(unsafe { Box::from_raw(previous) });
-    }
+    // Called once, before the handler is installed.
+    replace(&STOPPED, stopped);
     for signal in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: the handler does only what a signal handler may (see `stop`).
         unsafe { libc::signal(signal, stop as extern "C" fn(c_int) as libc::sighandler_t) };
+    }
+}
+
+/// Puts `value` where a handler reads it, and frees what was there. Each caller does so only
+/// when no handler can be reading the old value.
+fn replace<T>(slot: &AtomicPtr<T>, value: T) {
+    let previous = slot.swap(Box::into_raw(Box::new(value)), Ordering::AcqRel);
+    if !previous.is_null() {
+        // SAFETY: made by Box::into_raw here, in an earlier call, and now unreachable: the slot
+        // holds the new value, and no handler is reading the old one (see the callers).
+        drop(unsafe { Box::from_raw(previous) });
     }
 }
 

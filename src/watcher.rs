@@ -257,10 +257,11 @@ impl Watcher {
     fn read_links(&mut self) -> Result<Option<Round>> {
         let sockets = survey::survey(self.settings.config.as_deref(), &self.settings.dirs)?;
         let silence = self.settings.silence;
-        let troubled = sockets.iter().any(|socket| {
-            socket.state == State::Live
-                && probe::kernel_doubt(socket.link.as_ref(), silence).is_some()
-        });
+        let in_trouble =
+            move |socket: &SocketReport| probe::kernel_doubt(socket.link.as_ref(), silence);
+        let troubled = sockets
+            .iter()
+            .any(|socket| socket.state == State::Live && in_trouble(socket).is_some());
         let stale = sockets.iter().any(|socket| socket.state == State::Stale);
         if !troubled && !stale {
             return Ok(None);
@@ -271,8 +272,6 @@ impl Watcher {
         } else {
             (Trigger::Stale, "stale sockets were found".to_string())
         };
-        let in_trouble =
-            move |socket: &SocketReport| probe::kernel_doubt(socket.link.as_ref(), silence);
         self.heal(trigger, why, sockets, false, in_trouble)
             .map(Some)
     }
@@ -296,7 +295,7 @@ impl Watcher {
     /// seen stopped without a connection is ended only if `stopped_too`, and never one
     /// suspended in a terminal (Ctrl-Z on a foreground ssh: its user resumes it).
     fn heal(
-        &mut self,
+        &self,
         trigger: Trigger,
         why: String,
         sockets: Vec<SocketReport>,

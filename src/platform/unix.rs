@@ -5,7 +5,7 @@
 //! `portable` feature, which is how these are tested on Linux.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -85,7 +85,6 @@ pub fn stream_socket() -> io::Result<OwnedFd> {
     fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     #[cfg(target_vendor = "apple")]
     {
-        use std::os::fd::AsRawFd;
         let on: libc::c_int = 1;
         // SAFETY: a valid socket and a c_int option value of the size given.
         let result = unsafe {
@@ -160,8 +159,7 @@ pub fn drain_changes(changes: &OwnedFd) -> io::Result<bool> {
     let mut buffer = [0u8; 8192];
     let mut any = false;
     loop {
-        let fd = std::os::fd::AsRawFd::as_raw_fd(changes);
-        match recv(fd, &mut buffer, MsgFlags::MSG_DONTWAIT) {
+        match recv(changes.as_raw_fd(), &mut buffer, MsgFlags::MSG_DONTWAIT) {
             Ok(_) => any = true,
             Err(Errno::EAGAIN) => return Ok(any),
             Err(Errno::EINTR) => {}

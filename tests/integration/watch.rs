@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::common::netns::Namespace;
 use crate::common::{
-    TestEnv, descendants, is_running, make_stale_socket, output_within, wait_until,
+    TestEnv, descendants, is_running, make_stale_socket, master_pid_in, output_within, wait_until,
 };
 
 /// `--timeout` of the watchers here: how long a round's probes may take.
@@ -187,13 +187,10 @@ fn persist_master(namespace: &Namespace, env: &TestEnv, alias: &str, persist: u3
 
 /// `ssh -O check` inside `namespace`: the pid of the master for `alias`, if one answers.
 fn master_pid(namespace: &Namespace, env: &TestEnv, alias: &str) -> Option<i32> {
-    let check = output_within(
+    master_pid_in(&output_within(
         &mut ssh_inside(namespace, env, &["-O", "check", alias]),
         Duration::from_secs(15),
-    );
-    let said = String::from_utf8_lossy(&check.stderr);
-    let (_, after) = said.split_once("(pid=")?;
-    after.split(')').next()?.parse().ok()
+    ))
 }
 
 /// A master in the foreground of a terminal of its own (`script`), as a user's first `ssh

@@ -199,14 +199,10 @@ impl TestEnv {
 
     /// `ssh -O check`: the pid of the master at the alias's ControlPath, if one answers.
     fn master_pid(&self, alias: &str) -> Option<i32> {
-        let output = output_within(self.ssh_command().args(["-O", "check", alias]), SSH_TIMEOUT);
-        if !output.status.success() {
-            return None;
-        }
-        // "Master running (pid=N)" on stderr.
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let (_, after) = stderr.split_once("(pid=")?;
-        after.split(')').next()?.parse().ok()
+        master_pid_in(&output_within(
+            self.ssh_command().args(["-O", "check", alias]),
+            SSH_TIMEOUT,
+        ))
     }
 
     /// A master in the foreground, as a child of the test (`ssh -M -N`), answering when this
@@ -436,6 +432,17 @@ pub fn parent_of(pid: i32) -> Option<i32> {
 }
 
 /// Polls `done` every 10 ms; panics naming `what` if it is still false after `timeout`.
+/// The pid of the master that `ssh -O check` found answering, from what it said.
+pub fn master_pid_in(check: &Output) -> Option<i32> {
+    if !check.status.success() {
+        return None;
+    }
+    // "Master running (pid=N)" on stderr.
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    let (_, after) = stderr.split_once("(pid=")?;
+    after.split(')').next()?.parse().ok()
+}
+
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
