@@ -364,7 +364,7 @@ pub fn classify_passive(
     };
     let holder = holders
         .get(&listener.socket)
-        .and_then(|pids| procs::pick_holder(pids));
+        .and_then(|pids| procs::pick_holder(listener.socket, pids));
     let mut report = match holder {
         Some(process) => from_holder(path, info, &process, "listening"),
         None => SocketReport::for_file(
@@ -623,7 +623,7 @@ pub fn masters_in<'a>(
         let control_path = crate::listeners::master_path_of(listener.bound_path.as_deref()?)?;
         let process = holders
             .get(&listener.socket)
-            .and_then(|pids| procs::pick_holder(pids))
+            .and_then(|pids| procs::pick_holder(listener.socket, pids))
             .filter(Process::is_ssh)?;
         Some((listener, control_path, process))
     })
