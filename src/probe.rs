@@ -24,6 +24,9 @@ const LONG_IDLE: Duration = Duration::from_secs(10 * 60);
 const YOUNG: Duration = Duration::from_secs(60);
 /// More time than this spent suspended counts as a suspend.
 pub const SUSPEND: Duration = Duration::from_secs(1);
+/// Data a master sends this long or more after the server last spoke is waiting for an answer,
+/// for `watch`: what it sends sooner answers the server.
+const ANSWER_DUE: Duration = Duration::from_secs(1);
 /// How long a server may be silent before `auto` proves the link, unless told otherwise.
 const SILENCE: Duration = Duration::from_secs(60);
 
@@ -155,7 +158,9 @@ pub fn kernel_doubt(link: Option<&Link>, silence: Duration) -> Option<(ProbeDeci
     if let Some(trouble) = trouble(timing) {
         return Some((ProbeDecision::LinkTrouble, trouble));
     }
-    let unanswered = timing.since_sent < timing.silent;
+    // What the master sent a moment after the server spoke (the reply that closes a channel)
+    // asks for no answer; what it sent a while after (a keepalive, a keystroke) does.
+    let unanswered = timing.since_sent + ANSWER_DUE < timing.silent;
     (unanswered && timing.silent > silence).then(|| {
         let words = format!(
             "the server has left what was sent to it unanswered for {:.1}s",
@@ -353,11 +358,11 @@ mod tests {
     }
 
     fn tcp(silent_s: u64, unacked: u32, retransmits: u8) -> Link {
-        sent(silent_s, silent_s, unacked, retransmits)
+        sent(silent_s, silent_s * 1000, unacked, retransmits)
     }
 
-    /// A connection whose master last sent data `since_sent_s` ago.
-    fn sent(silent_s: u64, since_sent_s: u64, unacked: u32, retransmits: u8) -> Link {
+    /// A connection whose master last sent data `since_sent_ms` ago.
+    fn sent(silent_s: u64, since_sent_ms: u64, unacked: u32, retransmits: u8) -> Link {
         Link::Tcp(TcpLink {
             peer: "10.0.0.5:22".parse().unwrap(),
             timing: Some(TcpTiming {
@@ -366,7 +371,7 @@ mod tests {
                 backoff: retransmits,
                 unacked,
                 silent: Duration::from_secs(silent_s),
-                since_sent: Duration::from_secs(since_sent_s),
+                since_sent: Duration::from_millis(since_sent_ms),
                 rtt: Duration::from_millis(20),
             }),
         })
@@ -453,11 +458,14 @@ mod tests {
         // Silent for an hour, but nothing was sent: an idle master.
         assert_eq!(doubt(&tcp(3600, 0, 0)), None);
         // A keepalive sent 5 s ago, the server silent for 90 s.
-        let (decision, words) = kernel_doubt(Some(&sent(90, 5, 0, 0)), minute).unwrap();
+        let (decision, words) = kernel_doubt(Some(&sent(90, 5000, 0, 0)), minute).unwrap();
         assert_eq!(decision, ProbeDecision::ServerSilent);
         assert!(words.contains("90.0s"), "{words}");
         // Unanswered, but not yet for long.
-        assert_eq!(doubt(&sent(30, 5, 0, 0)), None);
+        assert_eq!(doubt(&sent(30, 5000, 0, 0)), None);
+        // The master's last word came right after the server's (it closed a channel the
+        // server closed): nothing waits for an answer, however long the silence.
+        assert_eq!(doubt(&sent(90, 89_990, 0, 0)), None);
         assert_eq!(kernel_doubt(Some(&Link::ViaProxy), minute), None);
         assert_eq!(kernel_doubt(None, minute), None);
     }
