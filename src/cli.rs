@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::durations;
-use crate::environment::Variable;
 use crate::error::{CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES, WATCH_EXIT_CODES};
+use crate::support::durations;
+use crate::support::environment::Variable;
 
 /// Read by clap, for `--timeout`.
 pub const TIMEOUT: Variable = Variable {

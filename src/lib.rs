@@ -2,38 +2,22 @@
 //! tells the truth about each one and repairs the broken ones.
 //!
 //! The binary is the product; the library exists so that integration tests can drive the mux
-//! client against real masters. Public are what the binary's main and those tests use; every
-//! other module is the crate's own.
+//! client against real masters. One folder per concern (CONTRIBUTING.md has the map), from
+//! the top: `cmd` (one module per subcommand), `engine`, then `repair`, `link`, `socket`,
+//! `openssh`, `state` and `output`, and below them all `platform` and `support`.
 
-mod classify;
 pub mod cli;
 pub mod cmd;
-pub mod deadline;
-mod discover;
-mod durations;
-mod environment;
+mod engine;
 pub mod error;
-mod examine;
-mod fsentry;
-mod hooks;
-mod listeners;
-mod master;
-pub mod mux;
-mod netstate;
+mod link;
+pub mod openssh;
 pub mod output;
 mod platform;
-mod probe;
-mod process;
-mod procs;
 #[cfg(test)]
 mod readme;
 mod repair;
-mod resolve_cache;
-mod ssh;
-mod sshargs;
-mod sshconfig;
+mod shell;
+mod socket;
 mod state;
-mod survey;
-mod template;
-pub mod watchdog;
-mod watcher;
+pub mod support;

@@ -7,9 +7,10 @@ use clap::{CommandFactory, Parser};
 
 use muxguard::cli::{self, Cli, Command};
 use muxguard::cmd;
-use muxguard::deadline::Deadline;
 use muxguard::error::{Error, ExitCode, Result};
-use muxguard::{output, watchdog};
+use muxguard::output;
+use muxguard::support::deadline::Deadline;
+use muxguard::support::watchdog;
 
 fn main() -> std::process::ExitCode {
     // A bug is one line too, not a backtrace; `muxguard ssh` still runs ssh after it.

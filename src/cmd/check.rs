@@ -3,15 +3,15 @@
 
 use std::io::{self, Write};
 
-use crate::classify::{SocketReport, State};
 use crate::cli::CheckArgs;
-use crate::deadline::Deadline;
+use crate::engine::examine::examine;
 use crate::error::{ExitCode, Result};
-use crate::examine::examine;
+use crate::link::probe::ProbeMode;
+use crate::openssh::ssh;
 use crate::output::{self, Style, json};
-use crate::probe::ProbeMode;
 use crate::repair::Repair;
-use crate::ssh;
+use crate::socket::classify::{SocketReport, State};
+use crate::support::deadline::Deadline;
 
 pub fn run(args: CheckArgs, deadline: Deadline) -> Result<ExitCode> {
     let mode = if args.probe {

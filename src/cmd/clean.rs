@@ -3,15 +3,15 @@
 
 use std::io::{self, Write};
 
-use crate::classify::{SocketReport, State};
 use crate::cli::CleanArgs;
-use crate::deadline::Deadline;
+use crate::engine::survey;
 use crate::error::{ExitCode, Result};
+use crate::link::probe;
 use crate::output::{self, Style, json};
-use crate::probe;
 use crate::repair::{self, Action, Repair};
+use crate::socket::classify::{SocketReport, State};
 use crate::state;
-use crate::survey;
+use crate::support::deadline::Deadline;
 
 /// One socket, what was done to it, and the repair where one was tried.
 struct Cleaned {

@@ -13,13 +13,13 @@ use nix::unistd::Uid;
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
-use crate::deadline::Deadline;
 use crate::error::{Error, ExitCode, Result};
+use crate::openssh::ssh;
+use crate::openssh::ssh_config::{self, ConfigScan};
+use crate::openssh::template::{LocalIdentity, Template};
 use crate::output::{self, SCHEMA};
 use crate::platform;
-use crate::ssh;
-use crate::sshconfig::{self, ConfigScan};
-use crate::template::{LocalIdentity, Template};
+use crate::support::deadline::Deadline;
 
 /// A name no Host pattern but the catch-all ones should match.
 const ANY_HOST: &str = "muxguard-doctor-any-host.invalid";
@@ -253,7 +253,7 @@ fn only_inherits(scan: &ConfigScan, alias: &str) -> bool {
                     directive
                         .arguments
                         .iter()
-                        .any(|pattern| sshconfig::wildcard_match(pattern, name))
+                        .any(|pattern| ssh_config::wildcard_match(pattern, name))
                 };
                 block_matches_alias_only = matches(alias) && !matches(ANY_HOST);
             }

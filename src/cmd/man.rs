@@ -7,14 +7,14 @@ use clap::CommandFactory;
 use roff::{Roff, bold, roman};
 
 use crate::cli::{self, Cli, ManArgs};
-use crate::environment::Variable;
 use crate::error::{
     CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES, Error, ExitCode, Result, WATCH_EXIT_CODES,
 };
-use crate::hooks;
+use crate::link::probe;
 use crate::output;
-use crate::probe;
+use crate::shell;
 use crate::state;
+use crate::support::environment::Variable;
 
 const STATES: [(&str, &str); 8] = [
     (
@@ -54,9 +54,9 @@ pub(crate) const ENVIRONMENT: [&Variable; 8] = [
     &cli::TIMEOUT,
     &probe::PROBE,
     &probe::PROBE_AFTER,
-    &hooks::DISABLE,
-    &hooks::SWEEP_INTERVAL,
-    &hooks::WRAP_TOOLS,
+    &shell::DISABLE,
+    &shell::SWEEP_INTERVAL,
+    &shell::WRAP_TOOLS,
     &output::NO_COLOR,
     &state::XDG_STATE_HOME,
 ];
@@ -171,9 +171,9 @@ mod tests {
     fn everything_users_read() -> Vec<(String, String)> {
         let mut texts = vec![
             ("the README".to_string(), readme::README.to_string()),
-            ("the bash script".into(), hooks::BASH.into()),
-            ("the zsh script".into(), hooks::ZSH.into()),
-            ("the fish script".into(), hooks::FISH.into()),
+            ("the bash script".into(), shell::BASH.into()),
+            ("the zsh script".into(), shell::ZSH.into()),
+            ("the fish script".into(), shell::FISH.into()),
         ];
         let mut page = Vec::new();
         render(&mut page).unwrap();

@@ -6,17 +6,17 @@ use std::path::PathBuf;
 
 use nix::unistd::Uid;
 
-use crate::classify::{Outcome, Reason, SocketReport, State};
 use crate::cli::ResetArgs;
-use crate::deadline::Deadline;
+use crate::engine::survey;
 use crate::error::{ExitCode, Result};
-use crate::master::Ending;
+use crate::openssh::ssh;
 use crate::output::{self, Style, json};
-use crate::process::Owner;
+use crate::platform::process::Owner;
+use crate::repair::master::Ending;
 use crate::repair::{self, Action, Repair};
-use crate::ssh;
+use crate::socket::classify::{Outcome, Reason, SocketReport, State};
 use crate::state::StateFile;
-use crate::survey;
+use crate::support::deadline::Deadline;
 
 /// `deadline` bounds the whole command: resolving the destination, then every master at once.
 pub fn run(args: ResetArgs, deadline: Deadline) -> Result<ExitCode> {

@@ -8,19 +8,19 @@ use std::process::Command;
 
 use clap::CommandFactory;
 
-use crate::classify::State;
 use crate::cli::{Cli, SshArgs};
-use crate::deadline::Deadline;
+use crate::engine::examine;
 use crate::error::{Error, ExitCode, Result};
-use crate::examine;
-use crate::hooks;
+use crate::link::probe::ProbeMode;
+use crate::openssh::args::SshOptions;
+use crate::openssh::ssh;
 use crate::output;
 use crate::platform;
-use crate::probe::ProbeMode;
 use crate::repair::Action;
-use crate::ssh;
-use crate::sshargs::SshOptions;
-use crate::watchdog;
+use crate::shell;
+use crate::socket::classify::State;
+use crate::support::deadline::Deadline;
+use crate::support::watchdog;
 
 pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
     // ssh itself takes no --help, so this one can only be asking about muxguard ssh.
@@ -30,7 +30,7 @@ pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
     let real_ssh = ssh::find_real_ssh()?;
     // From here on, whatever stops muxguard (its watchdog included) runs ssh instead.
     watchdog::run_ssh_instead(&real_ssh, &args.ssh_args);
-    let disabled = hooks::DISABLE.read().is_some_and(|value| value == "1");
+    let disabled = shell::DISABLE.read().is_some_and(|value| value == "1");
     // ssh -G, -V, -Q and -O open no session through the master (git runs `-G` to learn what
     // ssh this is; `-O` addresses the master itself): nothing to repair. A command line ssh
     // cannot read is ssh's to refuse.

@@ -2,11 +2,11 @@
 //! master.
 
 use crate::cli::StatusArgs;
-use crate::deadline::Deadline;
+use crate::engine::survey;
 use crate::error::{ExitCode, Result};
+use crate::link::probe;
 use crate::output::{self, json};
-use crate::probe;
-use crate::survey;
+use crate::support::deadline::Deadline;
 
 pub fn run(args: StatusArgs, deadline: Deadline) -> Result<ExitCode> {
     let mut sockets = survey::survey(args.search.config.as_deref(), &args.search.dirs)?;

@@ -8,13 +8,13 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::cli::WatchArgs;
+use crate::engine::watcher::{Round, Settings, Watcher};
 use crate::error::{Error, ExitCode, Result};
+use crate::link::probe;
 use crate::output::{self, json};
-use crate::probe;
 use crate::repair::Action;
 use crate::state;
-use crate::watchdog;
-use crate::watcher::{Round, Settings, Watcher};
+use crate::support::watchdog;
 
 pub fn run(args: WatchArgs, timeout: Duration) -> Result<ExitCode> {
     let silence = probe::silence_from_env()?;

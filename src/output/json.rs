@@ -6,9 +6,9 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::classify::{Found, Outcome, ProbeDecision, Reason, SocketReport, State};
 use crate::platform::Link;
 use crate::repair::{Action, Repair};
+use crate::socket::classify::{Found, Outcome, ProbeDecision, Reason, SocketReport, State};
 
 pub const SCHEMA: u32 = 1;
 

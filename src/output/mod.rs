@@ -8,11 +8,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::classify::{SocketReport, State};
-use crate::durations;
-use crate::environment::Variable;
 use crate::platform::Link;
 use crate::repair::Repair;
+use crate::socket::classify::{SocketReport, State};
+use crate::support::durations;
+use crate::support::environment::Variable;
 
 pub mod json;
 

@@ -19,7 +19,7 @@ use nix::sys::socket::MsgFlags;
 use nix::time::ClockId;
 
 use super::{Link, Listener, TcpLink};
-use crate::process::{Owner, Process, Status};
+use crate::platform::process::{Owner, Process, Status};
 
 /// sun_path holds 104 bytes with the final NUL.
 pub const MAX_SOCKET_PATH: usize = 103;

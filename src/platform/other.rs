@@ -11,7 +11,7 @@ use nix::sys::socket::MsgFlags;
 use nix::time::ClockId;
 
 use super::{Link, Listener};
-use crate::process::{Owner, Process};
+use crate::platform::process::{Owner, Process};
 
 /// sun_path holds 104 bytes with the final NUL on the BSDs.
 pub const MAX_SOCKET_PATH: usize = 103;

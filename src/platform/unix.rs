@@ -13,8 +13,8 @@ use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, socket};
 
-use crate::deadline::Deadline;
-use crate::process::Status;
+use crate::platform::process::Status;
+use crate::support::deadline::Deadline;
 
 /// A handle on one process by its pid and start time: each signal goes only after the process
 /// at that pid is seen to have the same start time, so a pid reused by a new process is never

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::common::openssh::ssh_version;
 use crate::common::{TestEnv, first_bytes, is_running, wait_until};
-use muxguard::deadline::Deadline;
-use muxguard::mux::{MuxClient, MuxError};
+use muxguard::openssh::mux::{MuxClient, MuxError};
+use muxguard::support::deadline::Deadline;
 
 fn connect(path: &std::path::Path) -> MuxClient {
     MuxClient::connect(path, Deadline::after(Duration::from_secs(2))).expect("the master answers")

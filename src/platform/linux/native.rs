@@ -10,7 +10,7 @@ use nix::sys::signal::Signal;
 use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
 
 use super::netlink;
-use crate::deadline::Deadline;
+use crate::support::deadline::Deadline;
 
 /// A handle on one process: a pidfd, so that a signal can only reach that process and its exit
 /// can be waited for with poll; on a kernel without pidfds (before 5.3), the start-time check

@@ -1,6 +1,6 @@
 //! Processes, read from `/proc`, and the sockets they hold.
 
-use crate::process::{Owner, Process, Status};
+use crate::platform::process::{Owner, Process, Status};
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;

@@ -1,15 +1,17 @@
 //! Repairing one broken socket so that the next ssh builds a fresh master: shared by
 //! `check --fix`, `clean` and `reset`.
 
+pub mod master;
+
 use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 
-use crate::classify::{Outcome, SocketReport, State};
-use crate::deadline::Deadline;
-use crate::fsentry::{self, Removal};
-use crate::master::{self, Ending};
-use crate::process::Owner;
+use crate::platform::process::Owner;
+use crate::socket::classify::{Outcome, SocketReport, State};
+use crate::socket::fsentry::{self, Removal};
+use crate::support::deadline::Deadline;
+use master::Ending;
 
 /// What was done to a socket, as the JSON says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -137,8 +139,8 @@ mod tests {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
 
     use super::*;
-    use crate::classify::{self, Reason};
-    use crate::listeners::ListenerTable;
+    use crate::socket::classify::{self, Reason};
+    use crate::socket::listeners::ListenerTable;
 
     /// A socket file with nothing listening on it, as a master that died leaves behind. Bound
     /// but never listening, so that no child process forked meanwhile can keep it answering.

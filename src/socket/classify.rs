@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use nix::unistd::Uid;
 use serde::Serialize;
 
-use crate::deadline::Deadline;
-use crate::fsentry::{self, FileInfo, FileKind};
-use crate::listeners::ListenerTable;
-use crate::mux::{MuxClient, MuxError};
+use crate::openssh::mux::{MuxClient, MuxError};
+use crate::platform::process::{Owner, Process};
 use crate::platform::{self, Link, Listener};
-use crate::process::{Owner, Process};
-use crate::procs;
+use crate::socket::fsentry::{self, FileInfo, FileKind};
+use crate::socket::holder;
+use crate::socket::listeners::ListenerTable;
+use crate::support::deadline::Deadline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -364,7 +364,7 @@ pub fn classify_passive(
     };
     let holder = holders
         .get(&listener.socket)
-        .and_then(|pids| procs::pick_holder(listener.socket, pids));
+        .and_then(|pids| holder::pick_holder(listener.socket, pids));
     let mut report = match holder {
         Some(process) => from_holder(path, info, &process, "listening"),
         None => SocketReport::for_file(
@@ -538,7 +538,7 @@ fn answered_for(path: &Path, info: &FileInfo, claimed: i32) -> Result<(), Box<So
     {
         return Ok(());
     }
-    let mut report = match procs::holder_of(listener) {
+    let mut report = match holder::holder_of(listener) {
         Some(holder) => from_holder(path, info, &holder, "listening"),
         None => SocketReport::for_file(
             path,
@@ -609,7 +609,7 @@ fn not_a_master(path: &Path, info: &FileInfo, why: &str) -> SocketReport {
 /// The listening socket behind a file and the user's own process that holds it.
 fn listener_and_holder(path: &Path, info: &FileInfo) -> (Option<u64>, Option<Process>) {
     let listener = ListenerTable::socket_of(path, info);
-    (listener, listener.and_then(procs::holder_of))
+    (listener, listener.and_then(holder::holder_of))
 }
 
 /// The masters in the kernel's table: each listener bound to `<ControlPath>.<16 characters>`
@@ -620,10 +620,11 @@ pub fn masters_in<'a>(
     holders: &'a HashMap<u64, Vec<i32>>,
 ) -> impl Iterator<Item = (&'a Listener, &'a Path, Process)> {
     listeners.all().iter().filter_map(|listener| {
-        let control_path = crate::listeners::master_path_of(listener.bound_path.as_deref()?)?;
+        let control_path =
+            crate::socket::listeners::master_path_of(listener.bound_path.as_deref()?)?;
         let process = holders
             .get(&listener.socket)
-            .and_then(|pids| procs::pick_holder(listener.socket, pids))
+            .and_then(|pids| holder::pick_holder(listener.socket, pids))
             .filter(Process::is_ssh)?;
         Some((listener, control_path, process))
     })

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sshargs::SshOptions;
-use crate::sshconfig::{ConfigScan, Directive};
-use crate::template::LocalIdentity;
+use crate::openssh::args::SshOptions;
+use crate::openssh::ssh_config::{ConfigScan, Directive};
+use crate::openssh::template::LocalIdentity;
 
 /// What `ssh -G` says about a command line.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]

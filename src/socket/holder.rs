@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use crate::platform;
-use crate::process::{Owner, Process};
+use crate::platform::process::{Owner, Process};
 
 /// The process behind `socket`, among the `pids` that held it: an ssh if there is one (a master
 /// may share its fds with children), else any. An ssh must still hold it once its name is

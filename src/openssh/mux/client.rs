@@ -17,8 +17,8 @@ use super::wire::{
     MSG_OK, MSG_PERMISSION_DENIED, MSG_SESSION_OPENED, MSG_STOP_LISTENING, MSG_TERMINATE,
     MessageBuilder, PROTOCOL_VERSION,
 };
-use crate::deadline::Deadline;
 use crate::platform;
+use crate::support::deadline::Deadline;
 
 /// The master's reply when the server refused a channel open: an answer from the server.
 const REFUSED_BY_SERVER: &str = "Session open refused by peer";

@@ -7,14 +7,14 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::classify::{self, Reason, SocketReport, State};
-use crate::deadline::Deadline;
 use crate::error::Result;
-use crate::mux::MuxClient;
-use crate::probe::{self, ProbeMode};
+use crate::link::probe::{self, ProbeMode};
+use crate::openssh::mux::MuxClient;
+use crate::openssh::ssh;
 use crate::repair::{self, Action, Repair};
-use crate::ssh;
+use crate::socket::classify::{self, Reason, SocketReport, State};
 use crate::state::{self, StateFile};
+use crate::support::deadline::Deadline;
 
 /// What a check found, and what `--fix` did about it.
 pub struct Examined {

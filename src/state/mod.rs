@@ -38,10 +38,10 @@ use nix::sys::stat::{Mode, fstat, mkdirat};
 use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
 
-use crate::environment::Variable;
-use crate::netstate::Snapshot;
+use crate::link::netstate::Snapshot;
+use crate::openssh::resolve_cache::Resolved;
 use crate::output;
-use crate::resolve_cache::Resolved;
+use crate::support::environment::Variable;
 
 const SCHEMA: u32 = 1;
 

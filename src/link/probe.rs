@@ -6,16 +6,16 @@
 
 use std::time::{Duration, Instant};
 
-use crate::classify::{self, ProbeDecision, Reason, SocketReport, State};
-use crate::deadline::Deadline;
-use crate::durations;
-use crate::environment::Variable;
 use crate::error::{Error, Result};
-use crate::fsentry::FileInfo;
-use crate::mux::{MuxClient, MuxError};
-use crate::netstate::Snapshot;
+use crate::link::netstate::Snapshot;
+use crate::openssh::mux::{MuxClient, MuxError};
 use crate::platform::{self, Link, TcpLink, TcpTiming};
+use crate::socket::classify::{self, ProbeDecision, Reason, SocketReport, State};
+use crate::socket::fsentry::FileInfo;
 use crate::state::{self, StateFile};
+use crate::support::deadline::Deadline;
+use crate::support::durations;
+use crate::support::environment::Variable;
 
 /// A master not seen working for this long is probed, when the kernel cannot tell how its link
 /// is doing: idle connections are what NATs and firewalls drop silently.

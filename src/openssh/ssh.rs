@@ -11,13 +11,13 @@ use std::process::{Child, Command, Stdio};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use crate::openssh::args::SshOptions;
+use crate::openssh::resolve_cache::{self, Resolved};
 use crate::output;
 use crate::platform;
-use crate::resolve_cache::{self, Resolved};
-use crate::sshargs::SshOptions;
 use crate::state::{self, StateFile};
+use crate::support::deadline::Deadline;
 
 /// The `ssh` on PATH that is not muxguard itself (a user may link muxguard in as `ssh`).
 pub fn find_real_ssh() -> Result<PathBuf> {

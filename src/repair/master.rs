@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::classify::{Outcome, SocketReport, State};
-use crate::deadline::Deadline;
-use crate::fsentry::{self, Removal};
-use crate::listeners::ListenerTable;
-use crate::mux::MuxClient;
+use crate::openssh::mux::MuxClient;
+use crate::platform::process::Owner;
 use crate::platform::{self, ProcessHandle};
-use crate::process::Owner;
+use crate::socket::classify::{Outcome, SocketReport, State};
+use crate::socket::fsentry::{self, Removal};
+use crate::socket::listeners::ListenerTable;
+use crate::support::deadline::Deadline;
 
 /// How long a master gets to do what it was asked (exit, or drop its socket) by itself.
 const GRACE: Duration = Duration::from_millis(300);

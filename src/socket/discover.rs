@@ -7,12 +7,12 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::classify::{Found, SocketReport};
 use crate::error::Result;
-use crate::listeners::master_path_of;
-use crate::sshconfig;
+use crate::openssh::ssh_config;
+use crate::openssh::template::{LocalIdentity, Template};
+use crate::socket::classify::{Found, SocketReport};
+use crate::socket::listeners::master_path_of;
 use crate::state::StateFile;
-use crate::template::{LocalIdentity, Template};
 
 /// A path that may be a control socket, with what is known of its destination.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ pub struct Discovery {
 /// Looks in every place there is.
 pub fn discover(config: Option<&Path>, extra_dirs: &[PathBuf]) -> Result<Discovery> {
     let local = LocalIdentity::current();
-    let templates: Vec<Template> = sshconfig::control_path_templates(config, &local)?
+    let templates: Vec<Template> = ssh_config::control_path_templates(config, &local)?
         .iter()
         .filter_map(|template| Template::parse(template, &local))
         .collect();

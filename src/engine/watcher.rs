@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 
 use nix::poll::PollFlags;
 
-use crate::classify::{ProbeDecision, SocketReport, State};
-use crate::deadline::Deadline;
+use crate::engine::survey;
 use crate::error::{Error, Result};
-use crate::netstate::{self, Clocks};
+use crate::link::netstate::{self, Clocks};
+use crate::link::probe;
 use crate::platform;
-use crate::probe;
 use crate::repair::{self, Action, Repair};
-use crate::survey;
-use crate::watchdog;
+use crate::socket::classify::{ProbeDecision, SocketReport, State};
+use crate::support::deadline::Deadline;
+use crate::support::watchdog;
 
 /// Addresses come and go in bursts while a network is joined: a round starts once the changes
 /// have been quiet this long...

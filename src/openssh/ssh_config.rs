@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::template::LocalIdentity;
+use crate::openssh::template::LocalIdentity;
 
 /// ssh's limit on Include nesting (OpenSSH readconf.c, READCONF_MAX_DEPTH): the config file
 /// itself is depth 0, and when a file at depth 16 includes a file that exists, ssh refuses the

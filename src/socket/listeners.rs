@@ -8,8 +8,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::fsentry::FileInfo;
 use crate::platform::{self, Listener};
+use crate::socket::fsentry::FileInfo;
 
 pub struct ListenerTable {
     listeners: Vec<Listener>,
@@ -70,7 +70,7 @@ pub fn master_path_of(bound: &Path) -> Option<&Path> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fsentry::inspect;
+    use crate::socket::fsentry::inspect;
     use std::fs;
     use std::os::unix::net::UnixListener;
     use std::path::PathBuf;
@@ -119,7 +119,7 @@ mod tests {
             named(4243, "/tmp/cm/plain"),
         ]);
         let info = FileInfo {
-            kind: crate::fsentry::FileKind::Socket,
+            kind: crate::socket::fsentry::FileKind::Socket,
             uid: 0,
             dev: 1,
             ino: 2,

@@ -1,7 +1,7 @@
 //! The shell integration: the scripts in shell/, embedded so that sourcing those files and
 //! evaluating `muxguard init SHELL` are the same thing, and the variables they read.
 
-use crate::environment::Variable;
+use crate::support::environment::Variable;
 
 pub const BASH: &str = include_str!("../shell/muxguard.bash");
 pub const ZSH: &str = include_str!("../shell/muxguard.zsh");

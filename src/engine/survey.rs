@@ -5,15 +5,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::classify::{self, Found, Look, SocketReport, State};
-use crate::discover::{self, Candidate};
-use crate::environment::Variable;
 use crate::error::{Error, Result};
-use crate::fsentry::{FileInfo, FileKind};
-use crate::listeners::{ListenerTable, master_path_of};
 use crate::platform;
-use crate::process::Owner;
+use crate::platform::process::Owner;
+use crate::socket::classify::{self, Found, Look, SocketReport, State};
+use crate::socket::discover::{self, Candidate};
+use crate::socket::fsentry::{FileInfo, FileKind};
+use crate::socket::listeners::{ListenerTable, master_path_of};
 use crate::state;
+use crate::support::environment::Variable;
 
 /// A master binds `<ControlPath>.<16 characters>` and links the ControlPath a moment later; a
 /// young file of that shape may be a master being born.
@@ -216,7 +216,7 @@ mod tests {
     use std::os::unix::net::UnixListener;
 
     use super::*;
-    use crate::classify::Reason;
+    use crate::socket::classify::Reason;
 
     /// Where the platform has no table of listeners (the BSDs), every socket of the user's is
     /// listed, live or stale, and none is connected to: each is `not-examined`.

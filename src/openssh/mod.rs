@@ -1,0 +1,10 @@
+//! OpenSSH as muxguard reads and speaks it: the real client and `ssh -G`, ssh command lines,
+//! ssh config files, ControlPath templates, the remembered `ssh -G` answers, and the mux
+//! protocol (`mux/`). Uses support and platform only.
+
+pub mod args;
+pub mod mux;
+pub mod resolve_cache;
+pub mod ssh;
+pub mod ssh_config;
+pub mod template;
