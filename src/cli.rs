@@ -10,14 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES, WATCH_EXIT_CODES};
 use crate::support::durations;
-use crate::support::environment::Variable;
-
-/// Read by clap, for `--timeout`.
-pub const TIMEOUT: Variable = Variable {
-    name: "MUXGUARD_TIMEOUT",
-    meaning: "How long a command may wait in all, as --timeout (default 2s; from 10ms to 1h). A \
-        watchdog ends a command still running a second after it (muxguard ssh then runs ssh).",
-};
+use crate::support::environment::TIMEOUT;
 
 #[derive(Debug, Parser)]
 #[command(

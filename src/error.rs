@@ -1,4 +1,4 @@
-//! The two ways a command can fail, and the exit codes they map to.
+//! How a command can fail, and the exit codes that maps to.
 
 use std::fmt;
 
@@ -82,10 +82,16 @@ impl From<ExitCode> for std::process::ExitCode {
     }
 }
 
+/// A command's failure, said in one line (the message names what to do where it can).
 #[derive(Debug)]
 pub enum Error {
-    /// Usage or environment error: exit 2.
+    /// Bad arguments, or a bad value of an environment variable: exit 2.
     Usage(String),
+    /// What muxguard needs from the machine is missing or refuses: no ssh, `ssh -G` failed, an
+    /// ssh config that cannot be read: exit 2.
+    Environment(String),
+    /// Not available on this platform (no table of listening sockets here): exit 2.
+    Unsupported(String),
     /// Something could not be done: exit 1.
     Failed(String),
 }
@@ -93,7 +99,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) => ExitCode::Usage,
+            Error::Usage(_) | Error::Environment(_) | Error::Unsupported(_) => ExitCode::Usage,
             Error::Failed(_) => ExitCode::Failure,
         }
     }
@@ -102,9 +108,14 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(message) | Error::Failed(message) => f.write_str(message),
+            Error::Usage(message)
+            | Error::Environment(message)
+            | Error::Unsupported(message)
+            | Error::Failed(message) => f.write_str(message),
         }
     }
 }
+
+impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -39,6 +39,7 @@ fn heading_level(line: &str) -> usize {
 pub fn table(heading: &str) -> Vec<Vec<String>> {
     let table = section(heading)
         .split("\n\n")
+        .map(|block| block.trim_start_matches('\n'))
         .find(|block| block.starts_with('|'))
         .unwrap_or_else(|| panic!("the README has a table under {heading}"));
     table

@@ -10,8 +10,9 @@ use crate::link::probe::ProbeMode;
 use crate::openssh::ssh;
 use crate::output::{self, Style, json};
 use crate::repair::Repair;
-use crate::socket::classify::{SocketReport, State};
+use crate::socket::report::{SocketReport, State};
 use crate::support::deadline::Deadline;
+use crate::support::text;
 
 pub fn run(args: CheckArgs, deadline: Deadline) -> Result<ExitCode> {
     let mode = if args.probe {
@@ -76,14 +77,14 @@ fn print_line(
     let style = Style::for_stdout();
     let mut line = style.state(report.state, 0);
     if let Some(path) = &report.path {
-        line.push_str(&format!("  {}", output::path(path)));
+        line.push_str(&format!("  {}", text::path(path)));
     }
     let destination = output::destination(report);
     if destination != "-" {
         line.push_str(&format!("  {destination}"));
     }
     let detail = output::detail(report, repair);
-    let detail = output::escape(&detail);
+    let detail = text::escape(&detail);
     line.push_str(&format!("  {}", style.dim(&format!("({detail})"))));
     writeln!(io::stdout().lock(), "{line}")?;
     let fixable = matches!(

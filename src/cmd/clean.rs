@@ -6,12 +6,12 @@ use std::io::{self, Write};
 use crate::cli::CleanArgs;
 use crate::engine::survey;
 use crate::error::{ExitCode, Result};
-use crate::link::probe;
 use crate::output::{self, Style, json};
 use crate::repair::{self, Action, Repair};
-use crate::socket::classify::{SocketReport, State};
+use crate::socket::report::{SocketReport, State};
 use crate::state;
 use crate::support::deadline::Deadline;
+use crate::support::text;
 
 /// One socket, what was done to it, and the repair where one was tried.
 struct Cleaned {
@@ -28,7 +28,7 @@ pub fn run(args: CleanArgs, deadline: Deadline) -> Result<ExitCode> {
     };
     let mut sockets = survey::survey(args.search.config.as_deref(), &args.search.dirs)?;
     if args.probe {
-        probe::probe_all(&mut sockets, deadline, |_| None);
+        survey::prove_links(&mut sockets, deadline, |_| None);
     }
     // All at once (with --probe, many hung masters take one grace period, not one each).
     let cleaned: Vec<Cleaned> =
@@ -60,7 +60,7 @@ pub fn run(args: CleanArgs, deadline: Deadline) -> Result<ExitCode> {
         print_lines(&cleaned)
     })?;
     for (socket, repair) in &failed {
-        let path = socket.path.as_deref().map(output::path).unwrap_or_default();
+        let path = socket.path.as_deref().map(text::path).unwrap_or_default();
         output::warn(&format!("could not clean {path}: {}", repair.said));
     }
     Ok(if failed.is_empty() {
@@ -116,9 +116,9 @@ fn print_lines(cleaned: &[Cleaned]) -> io::Result<()> {
             (_, State::Orphan) => "kept (reset --all ends it)",
             _ => continue,
         };
-        let path = socket.path.as_deref().map(output::path).unwrap_or_default();
+        let path = socket.path.as_deref().map(text::path).unwrap_or_default();
         let detail = output::detail(socket, repair.as_ref());
-        let detail = output::escape(&detail);
+        let detail = text::escape(&detail);
         writeln!(
             out,
             "{verb}  {}  {path}  {}",

@@ -20,6 +20,7 @@ use crate::openssh::template::{LocalIdentity, Template};
 use crate::output::{self, SCHEMA};
 use crate::platform;
 use crate::support::deadline::Deadline;
+use crate::support::text;
 
 /// A name no Host pattern but the catch-all ones should match.
 const ANY_HOST: &str = "muxguard-doctor-any-host.invalid";
@@ -438,11 +439,11 @@ fn print_findings(
 ) -> io::Result<()> {
     let mut out = io::stdout().lock();
     for dir in created {
-        writeln!(out, "created {} (mode 0700)", output::path(dir))?;
+        writeln!(out, "created {} (mode 0700)", text::path(dir))?;
     }
     for finding in findings {
         // Host names and paths come from the config: escaped, like every name from outside.
-        let host = output::escape(finding.host.as_deref().unwrap_or("every host"));
+        let host = text::escape(finding.host.as_deref().unwrap_or("every host"));
         let severity = match finding.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -451,7 +452,7 @@ fn print_findings(
             out,
             "{severity}  {host}  {}: {}",
             finding.code,
-            output::escape(&finding.message)
+            text::escape(&finding.message)
         )?;
         if let Some(line) = &finding.suggestion {
             writeln!(out, "    in your ssh config: {line}")?;

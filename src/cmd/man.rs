@@ -6,60 +6,15 @@ use std::io::{self, Write};
 use clap::CommandFactory;
 use roff::{Roff, bold, roman};
 
-use crate::cli::{self, Cli, ManArgs};
+use crate::cli::{Cli, ManArgs};
 use crate::error::{
     CHECK_EXIT_CODES, DOCTOR_EXIT_CODES, EXIT_CODES, Error, ExitCode, Result, WATCH_EXIT_CODES,
 };
-use crate::link::probe;
 use crate::output;
+#[cfg(test)]
 use crate::shell;
-use crate::state;
-use crate::support::environment::Variable;
-
-const STATES: [(&str, &str); 8] = [
-    (
-        "live",
-        "An OpenSSH master answered (check), or an ssh process listens on the socket and is running (status).",
-    ),
-    ("stale", "The socket file exists and nothing listens on it."),
-    (
-        "hung",
-        "The master does not answer: its process is stopped, or it gave no mux answer before the timeout.",
-    ),
-    (
-        "unreachable",
-        "The master answers, but a round trip through it to the server did not complete before the timeout: its link is dead (when probed).",
-    ),
-    (
-        "foreign",
-        "Not your own OpenSSH control socket: another owner, not a socket, a symlink, or a listener that does not speak the mux protocol. Reported, never touched.",
-    ),
-    (
-        "orphan",
-        "(status, clean, reset --all) A master still running whose ControlPath no longer leads to it. When it exits it unlinks that path by name.",
-    ),
-    (
-        "absent",
-        "(check) Nothing at the destination's ControlPath.",
-    ),
-    (
-        "disabled",
-        "(check) Connection sharing is off: ControlPath none, or ControlMaster no with no socket.",
-    ),
-];
-
-/// Every environment variable muxguard or its shell integration reads, as defined where it is
-/// read.
-pub(crate) const ENVIRONMENT: [&Variable; 8] = [
-    &cli::TIMEOUT,
-    &probe::PROBE,
-    &probe::PROBE_AFTER,
-    &shell::DISABLE,
-    &shell::SWEEP_INTERVAL,
-    &shell::WRAP_TOOLS,
-    &output::NO_COLOR,
-    &state::XDG_STATE_HOME,
-];
+use crate::socket::report::State;
+use crate::support::environment;
 
 pub fn run(args: ManArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
@@ -96,10 +51,10 @@ fn render(out: &mut dyn Write) -> io::Result<()> {
 
     let mut roff = Roff::new();
     roff.control("SH", ["STATES"]);
-    for (state, meaning) in STATES {
+    for state in State::ALL {
         roff.control("TP", [])
-            .text([bold(state)])
-            .text([roman(meaning)]);
+            .text([bold(state.as_str())])
+            .text([roman(state.meaning().replace('`', ""))]);
     }
     roff.control("SH", ["EXIT STATUS"]);
     for meanings in [
@@ -116,7 +71,7 @@ fn render(out: &mut dyn Write) -> io::Result<()> {
         .text([bold("ssh")])
         .text([roman("muxguard ssh exits with ssh's own status.")]);
     roff.control("SH", ["ENVIRONMENT"]);
-    for variable in ENVIRONMENT {
+    for variable in environment::ALL {
         roff.control("TP", [])
             .text([bold(variable.name)])
             .text([roman(variable.meaning)]);
@@ -192,7 +147,7 @@ mod tests {
     /// that is not defined (a renamed or removed variable left behind in a text).
     #[test]
     fn only_defined_variables_are_named() {
-        let defined: BTreeSet<String> = ENVIRONMENT
+        let defined: BTreeSet<String> = environment::ALL
             .iter()
             .map(|variable| variable.name.to_string())
             .collect();
@@ -209,7 +164,7 @@ mod tests {
     #[test]
     fn the_readme_documents_every_variable() {
         let documented = readme::section("### Options and environment");
-        for variable in ENVIRONMENT {
+        for variable in environment::ALL {
             assert!(
                 documented.contains(&format!("`{}", variable.name)),
                 "the README's Options and environment do not say what {} does",

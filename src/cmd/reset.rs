@@ -14,9 +14,10 @@ use crate::output::{self, Style, json};
 use crate::platform::process::Owner;
 use crate::repair::master::Ending;
 use crate::repair::{self, Action, Repair};
-use crate::socket::classify::{Outcome, Reason, SocketReport, State};
-use crate::state::StateFile;
+use crate::socket::report::{Outcome, Reason, SocketReport, State};
+use crate::state::Record;
 use crate::support::deadline::Deadline;
+use crate::support::text;
 
 /// `deadline` bounds the whole command: resolving the destination, then every master at once.
 pub fn run(args: ResetArgs, deadline: Deadline) -> Result<ExitCode> {
@@ -34,7 +35,7 @@ pub fn run(args: ResetArgs, deadline: Deadline) -> Result<ExitCode> {
     let targets: Vec<SocketReport> = if args.all {
         survey::survey(args.config.as_deref(), &args.dirs)?
             .into_iter()
-            .filter(|socket| matches!(socket.state, State::Live | State::Hung | State::Orphan))
+            .filter(|socket| socket.state.has_master())
             .collect()
     } else {
         let path = match &args.path {
@@ -99,7 +100,7 @@ fn reset_one(
 
 /// One line: what was done on stdout, or on stderr why it could not be.
 fn say(target: &SocketReport, repair: Option<&Repair>) -> Result<()> {
-    let path = target.path.as_deref().map(output::path);
+    let path = target.path.as_deref().map(text::path);
     let done = match repair {
         // Absent, or sharing off: nothing to do.
         None if target.state == State::Disabled => format!("{}: no master", target.detail),
@@ -133,6 +134,8 @@ fn control_path(args: &ResetArgs, deadline: Deadline) -> Result<Option<PathBuf>>
         ssh_args.push(config.into());
     }
     ssh_args.extend(args.ssh_args.iter().cloned());
-    let resolved = ssh::resolve(&ssh_args, deadline, &StateFile::load())?;
+    let record = Record::new();
+    let resolved = ssh::resolve(&ssh_args, deadline, &record)?;
+    record.save();
     Ok(resolved.control_path)
 }

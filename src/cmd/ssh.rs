@@ -17,9 +17,10 @@ use crate::openssh::ssh;
 use crate::output;
 use crate::platform;
 use crate::repair::Action;
-use crate::shell;
-use crate::socket::classify::State;
+use crate::socket::report::State;
 use crate::support::deadline::Deadline;
+use crate::support::environment;
+use crate::support::text;
 use crate::support::watchdog;
 
 pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
@@ -30,7 +31,9 @@ pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
     let real_ssh = ssh::find_real_ssh()?;
     // From here on, whatever stops muxguard (its watchdog included) runs ssh instead.
     watchdog::run_ssh_instead(&real_ssh, &args.ssh_args);
-    let disabled = shell::DISABLE.read().is_some_and(|value| value == "1");
+    let disabled = environment::DISABLE
+        .read()
+        .is_some_and(|value| value == "1");
     // ssh -G, -V, -Q and -O open no session through the master (git runs `-G` to learn what
     // ssh this is; `-O` addresses the master itself): nothing to repair. A command line ssh
     // cannot read is ssh's to refuse.
@@ -103,7 +106,7 @@ fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
         .report
         .path
         .as_deref()
-        .map(|path| output::path(path).into_owned())
+        .map(|path| text::path(path).into_owned())
         .unwrap_or_default();
     let suspended = match (examined.report.state, examined.report.pid) {
         (State::Hung, Some(pid)) => {

@@ -4,14 +4,13 @@
 use crate::cli::StatusArgs;
 use crate::engine::survey;
 use crate::error::{ExitCode, Result};
-use crate::link::probe;
 use crate::output::{self, json};
 use crate::support::deadline::Deadline;
 
 pub fn run(args: StatusArgs, deadline: Deadline) -> Result<ExitCode> {
     let mut sockets = survey::survey(args.search.config.as_deref(), &args.search.dirs)?;
     if args.probe {
-        probe::probe_all(&mut sockets, deadline, |_| None);
+        survey::prove_links(&mut sockets, deadline, |_| None);
     }
     output::written(if args.json {
         json::print_sockets(sockets.iter().map(json::SocketJson::new).collect())

@@ -14,6 +14,7 @@ use crate::link::probe;
 use crate::output::{self, json};
 use crate::repair::Action;
 use crate::state;
+use crate::support::text;
 use crate::support::watchdog;
 
 pub fn run(args: WatchArgs, timeout: Duration) -> Result<ExitCode> {
@@ -66,7 +67,7 @@ pub fn run(args: WatchArgs, timeout: Duration) -> Result<ExitCode> {
             Ok(round) => say.round(&round)?,
             // A search that fails once running (an ssh config being edited): said, and the
             // watcher goes on.
-            Err(Error::Usage(why)) => say.line(
+            Err(Error::Environment(why)) => say.line(
                 || json::event_line("cannot-look", json!({ "why": why })),
                 || format!("cannot look for sockets now: {why}"),
             )?,
@@ -120,7 +121,7 @@ impl Say {
                     json::socket_event(event, view)
                 },
                 || {
-                    let path = socket.path.as_deref().map(output::path).unwrap_or_default();
+                    let path = socket.path.as_deref().map(text::path).unwrap_or_default();
                     let destination = output::destination(socket);
                     let detail = output::detail(socket, repair);
                     format!(

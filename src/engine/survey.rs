@@ -6,14 +6,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::link::netstate::Snapshot;
+use crate::link::probe;
 use crate::platform;
 use crate::platform::process::Owner;
-use crate::socket::classify::{self, Found, Look, SocketReport, State};
-use crate::socket::discover::{self, Candidate};
+use crate::socket::classify::{self, Look};
+use crate::socket::discover::{self, Candidate, Candidates};
 use crate::socket::fsentry::{FileInfo, FileKind};
 use crate::socket::listeners::{ListenerTable, master_path_of};
-use crate::state;
-use crate::support::environment::Variable;
+use crate::socket::report::{Found, ProbeDecision, Reason, SocketReport, State};
+use crate::state::Record;
+use crate::support::deadline::Deadline;
+use crate::support::environment::TEST_SCOPE;
 
 /// A master binds `<ControlPath>.<16 characters>` and links the ControlPath a moment later; a
 /// young file of that shape may be a master being born.
@@ -21,21 +25,42 @@ const BIRTH_GRACE: Duration = Duration::from_secs(10);
 
 /// Finds and classifies every socket, passively.
 pub fn survey(config: Option<&Path>, dirs: &[PathBuf]) -> Result<Vec<SocketReport>> {
-    classify_all(discover::discover(config, dirs)?, load_listeners())
+    let record = Record::new();
+    let candidates = discover::discover(config, dirs, remembered(&record))?;
+    let sockets = classify_all(&candidates, load_listeners(), &record);
+    record.save();
+    sockets
+}
+
+/// The paths the state remembers, as discovery takes them.
+fn remembered(record: &Record) -> impl Iterator<Item = (PathBuf, Candidate)> + '_ {
+    record.known().sockets.iter().map(|(path, seen)| {
+        let how = if seen.by_process {
+            Found::Process
+        } else {
+            Found::Resolved
+        };
+        let candidate = Candidate {
+            destination: seen.destination.clone(),
+            alias: seen.alias.clone(),
+            ..Candidate::new(how)
+        };
+        (path.clone(), candidate)
+    })
 }
 
 /// Classifies what discovery found with the kernel's table of listeners, when the platform
-/// has one.
+/// has one; the masters found from the table are remembered in `record`.
 fn classify_all(
-    discovery: discover::Discovery,
+    candidates: &Candidates,
     listeners: Result<ListenerTable>,
+    record: &Record,
 ) -> Result<Vec<SocketReport>> {
-    let candidates = &discovery.candidates;
     // Without a passive table (other unixes), sockets are listed but not looked into: a
     // connection would touch a live master.
     let listeners = match listeners {
         Ok(table) => table,
-        Err(Error::Usage(why)) => return Ok(unexamined(&discovery, &why)),
+        Err(Error::Unsupported(why)) => return Ok(unexamined(candidates, &why)),
         Err(error) => return Err(error),
     };
 
@@ -91,10 +116,7 @@ fn classify_all(
         let report = classify::classify_passive(path, info, &listeners, &holders);
         sockets.push(by_process.describe(report));
     }
-    state::remember_masters(
-        &discovery.known,
-        masters.into_iter().map(|(path, _)| path).collect(),
-    );
+    record.remember_masters(masters.into_iter().map(|(path, _)| path).collect());
     // Orphans are found from the kernel's table, wherever their path: every master of the
     // user's is seen, its socket file gone or not.
     let orphans = classify::orphans(&listeners, &holders).into_iter();
@@ -106,14 +128,6 @@ fn classify_all(
     attach_links(&mut sockets);
     Ok(sockets)
 }
-
-/// For the tests only, which run many environments side by side as one user: the masters found
-/// from the kernel's table (and orphans) are those under this directory, so that a test's
-/// `reset --all` does not end another test's masters. Unset, as for users: every master.
-const TEST_SCOPE: Variable = Variable {
-    name: "MUXGUARD_TEST_SCOPE",
-    meaning: "(tests) only masters under this directory are found from the kernel's table",
-};
 
 /// Whether a master's socket found from the kernel's table (not through discovery) counts:
 /// read once, for every master.
@@ -150,9 +164,7 @@ fn masters_elsewhere(
 /// What the kernel says of each master's connection to its server (one look for all of them):
 /// its peer, for a person to read where nothing named the socket, and how it is doing.
 fn attach_links(sockets: &mut [SocketReport]) {
-    let is_master = |socket: &SocketReport| {
-        matches!(socket.state, State::Live | State::Hung | State::Orphan) && socket.pid.is_some()
-    };
+    let is_master = |socket: &SocketReport| socket.state.has_master() && socket.pid.is_some();
     let pids: Vec<i32> = sockets
         .iter()
         .filter(|socket| is_master(socket))
@@ -162,6 +174,25 @@ fn attach_links(sockets: &mut [SocketReport]) {
     for socket in sockets.iter_mut().filter(|socket| is_master(socket)) {
         socket.link = socket.pid.and_then(|pid| links.get(&pid).cloned());
     }
+}
+
+/// Proves the links of the live masters among `sockets`, all at once within `deadline` (see
+/// `probe::probe_all`: `reason` says why each is proved), and records those that answered as
+/// seen working.
+pub fn prove_links(
+    sockets: &mut [SocketReport],
+    deadline: Deadline,
+    reason: impl Fn(&SocketReport) -> Option<(ProbeDecision, String)> + Sync,
+) {
+    let now = Snapshot::now();
+    probe::probe_all(sockets, deadline, reason);
+    let record = Record::new();
+    for socket in sockets.iter().filter(|s| s.reason == Reason::RoundTrip) {
+        if let (Some(path), Some(pid)) = (&socket.path, socket.pid) {
+            record.record_working(path, pid, now.clone());
+        }
+    }
+    record.save();
 }
 
 /// The socket at one path, classified without connecting, and the orphan masters that were
@@ -186,10 +217,10 @@ pub fn at_path(path: &Path, owner: Owner) -> Result<Vec<SocketReport>> {
     Ok(reports)
 }
 
-/// The table of listening sockets; `Error::Usage` where the platform has none.
+/// The table of listening sockets; `Error::Unsupported` where the platform has none.
 fn load_listeners() -> Result<ListenerTable> {
     ListenerTable::load().map_err(|e| match e.kind() {
-        std::io::ErrorKind::Unsupported => Error::Usage(e.to_string()),
+        std::io::ErrorKind::Unsupported => Error::Unsupported(e.to_string()),
         _ => Error::Failed(format!(
             "cannot read the kernel's table of listening sockets: {e}"
         )),
@@ -198,9 +229,8 @@ fn load_listeners() -> Result<ListenerTable> {
 
 /// Every candidate that is a socket of the user's, not looked into (`why` there is no table):
 /// reported `live` with a detail that says so, since nothing was seen to be wrong with it.
-fn unexamined(discovery: &discover::Discovery, why: &str) -> Vec<SocketReport> {
-    discovery
-        .candidates
+fn unexamined(candidates: &Candidates, why: &str) -> Vec<SocketReport> {
+    candidates
         .iter()
         .filter_map(|(path, candidate)| {
             let Look::Socket(info) = classify::look(path) else {
@@ -216,7 +246,6 @@ mod tests {
     use std::os::unix::net::UnixListener;
 
     use super::*;
-    use crate::socket::classify::Reason;
 
     /// Where the platform has no table of listeners (the BSDs), every socket of the user's is
     /// listed, live or stale, and none is connected to: each is `not-examined`.
@@ -227,21 +256,12 @@ mod tests {
         let _listening = UnixListener::bind(&live).unwrap();
         let stale = dir.path().join("stale");
         drop(UnixListener::bind(&stale).unwrap());
-        let discovery =
-            discover::discover(Some(Path::new("/dev/null")), &[dir.path().to_path_buf()]).unwrap();
-        let no_table = Err(Error::Usage("no table of listening sockets here".into()));
-
-        // Discovery also lists the paths this machine's state file remembers: not ours here.
-        let sockets: Vec<SocketReport> = classify_all(discovery, no_table)
-            .unwrap()
-            .into_iter()
-            .filter(|socket| {
-                socket
-                    .path
-                    .as_ref()
-                    .is_some_and(|p| p.starts_with(dir.path()))
-            })
-            .collect();
+        let dirs = [dir.path().to_path_buf()];
+        let candidates = discover::discover(Some(Path::new("/dev/null")), &dirs, []).unwrap();
+        let no_table = Err(Error::Unsupported(
+            "no table of listening sockets here".into(),
+        ));
+        let sockets = classify_all(&candidates, no_table, &Record::new()).unwrap();
         let paths: Vec<_> = sockets.iter().filter_map(|s| s.path.clone()).collect();
         assert_eq!(paths, [live, stale]);
         for socket in &sockets {

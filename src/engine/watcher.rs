@@ -16,7 +16,7 @@ use crate::link::netstate::{self, Clocks};
 use crate::link::probe;
 use crate::platform;
 use crate::repair::{self, Action, Repair};
-use crate::socket::classify::{ProbeDecision, SocketReport, State};
+use crate::socket::report::{ProbeDecision, SocketReport, State};
 use crate::support::deadline::Deadline;
 use crate::support::watchdog;
 
@@ -167,7 +167,7 @@ impl Watcher {
     }
 
     /// Sleeps until there is something to do, does it, and says what was done; or why it could
-    /// not look (`Error::Usage`), once for as long as that lasts.
+    /// not look (`Error::Environment`: an ssh config being edited), once for as long as that lasts.
     pub fn next_round(&mut self) -> Result<Round> {
         loop {
             let now = Instant::now();
@@ -229,10 +229,10 @@ impl Watcher {
     /// being edited, every read fails the same way. A look that works forgets the failure.
     fn once(&mut self, looked: Result<Option<Round>>) -> Result<Option<Round>> {
         match looked {
-            Err(Error::Usage(why)) if self.failing.as_ref() == Some(&why) => Ok(None),
-            Err(Error::Usage(why)) => {
+            Err(Error::Environment(why)) if self.failing.as_ref() == Some(&why) => Ok(None),
+            Err(Error::Environment(why)) => {
                 self.failing = Some(why.clone());
-                Err(Error::Usage(why))
+                Err(Error::Environment(why))
             }
             looked => {
                 self.failing = None;
@@ -308,7 +308,7 @@ impl Watcher {
             .into_iter()
             .partition(|socket| socket.state == State::Live && reason(socket).is_some());
 
-        probe::probe_all(&mut chosen, Deadline::after(timeout), reason);
+        survey::prove_links(&mut chosen, Deadline::after(timeout), reason);
         let probed = chosen.len();
         let answered = chosen.iter().filter(|s| s.state == State::Live).count();
         let broken = |socket: &SocketReport| {

@@ -4,18 +4,19 @@
 //! still answers ALIVE_CHECK at once, while every new session through it hangs. Only a round
 //! trip to the server tells; `auto` spends one only when something suggests the link died.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::link::netstate::Snapshot;
 use crate::openssh::mux::{MuxClient, MuxError};
 use crate::platform::{self, Link, TcpLink, TcpTiming};
-use crate::socket::classify::{self, ProbeDecision, Reason, SocketReport, State};
+use crate::socket::classify;
 use crate::socket::fsentry::FileInfo;
-use crate::state::{self, StateFile};
+use crate::socket::report::{ProbeDecision, Reason, SocketReport, State};
 use crate::support::deadline::Deadline;
 use crate::support::durations;
-use crate::support::environment::Variable;
+use crate::support::environment::{PROBE, PROBE_AFTER};
 
 /// A master not seen working for this long is probed, when the kernel cannot tell how its link
 /// is doing: idle connections are what NATs and firewalls drop silently.
@@ -29,22 +30,6 @@ pub const SUSPEND: Duration = Duration::from_secs(1);
 const ANSWER_DUE: Duration = Duration::from_secs(1);
 /// How long a server may be silent before `auto` proves the link, unless told otherwise.
 const SILENCE: Duration = Duration::from_secs(60);
-
-pub const PROBE: Variable = Variable {
-    name: "MUXGUARD_PROBE",
-    meaning: "auto (default), always or never: when check, and so muxguard ssh, proves the link \
-        to the server by itself. auto probes when the kernel shows the link in trouble \
-        (retransmits) or the server silent for longer than MUXGUARD_PROBE_AFTER, after a \
-        suspend, a change of network or a reboot, and, where the kernel tells nothing (a \
-        ProxyCommand), after 10 minutes without seeing the master work.",
-};
-
-pub const PROBE_AFTER: Variable = Variable {
-    name: "MUXGUARD_PROBE_AFTER",
-    meaning: "How long the server may be silent before auto proves the link (default 60s; with \
-        ServerAliveInterval, at least twice that interval); for watch, how long what a master \
-        sent may go unanswered (it reads the links every half of this, at most every 30s).",
-};
 
 /// When `check` proves the link by itself (`MUXGUARD_PROBE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,22 +181,32 @@ fn trouble(timing: &TcpTiming) -> Option<String> {
     })
 }
 
+/// What a live master's link calls for, as `decide` found.
+pub enum Decision {
+    /// A round trip, for this reason (none when it was asked for), taken at this moment.
+    Probe { why: Option<String>, now: Snapshot },
+    /// No round trip: the kernel or its youth vouches for a master never seen working, to be
+    /// recorded as working now, so that a later suspend is noticed.
+    Vouched(Snapshot),
+    /// No round trip, and nothing to record.
+    Spared,
+}
+
 /// Whether a live master's link is worth a round trip now, in `mode`, and why (in
-/// `report.probe`): `Some` with the words for it (none when the probe was asked for) and the
-/// moment's snapshot. A master the kernel or its youth vouches for and that was never seen
-/// working is recorded as working instead, so that a later suspend is noticed. A master that
-/// `asks` (ControlMaster ask) is never probed: it would ask the user to confirm the
-/// forwarding. `alive_interval` is its ServerAliveInterval, when known.
+/// `report.probe`). A master that `asks` (ControlMaster ask) is never probed: it would ask the
+/// user to confirm the forwarding. `alive_interval` is its ServerAliveInterval, when known;
+/// `seen_working` tells when the master at a path, with a pid, was last seen working (asked
+/// only when the decision needs it).
 pub fn decide<'a>(
     mode: ProbeMode,
     asks: bool,
     alive_interval: Option<Duration>,
     report: &mut SocketReport,
-    state_file: impl FnOnce() -> &'a StateFile,
-) -> Option<(Option<String>, Snapshot)> {
+    seen_working: impl FnOnce(&Path, i32) -> Option<&'a Snapshot>,
+) -> Decision {
     let silence = match mode {
-        _ if report.state != State::Live => return None,
-        ProbeMode::Never => return None,
+        _ if report.state != State::Live => return Decision::Spared,
+        ProbeMode::Never => return Decision::Spared,
         _ if asks => {
             report.probe = Some(ProbeDecision::WouldAsk);
             if mode == ProbeMode::Always {
@@ -219,42 +214,45 @@ pub fn decide<'a>(
                     .detail
                     .push_str("; not probed: ControlMaster ask would ask you to confirm");
             }
-            return None;
+            return Decision::Spared;
         }
         ProbeMode::Always => {
             report.probe = Some(ProbeDecision::Asked);
-            return Some((None, Snapshot::now()));
+            let now = Snapshot::now();
+            return Decision::Probe { why: None, now };
         }
         ProbeMode::Auto { silence } => silence,
     };
     // A server that answers every ServerAliveInterval is silent for one interval at times.
     let silence = silence.max(alive_interval.unwrap_or_default() * 2);
     let now = Snapshot::now();
-    let (path, pid) = (report.path.clone()?, report.pid?);
+    let (Some(path), Some(pid)) = (report.path.clone(), report.pid) else {
+        return Decision::Spared;
+    };
     if report.link.is_none() {
         report.link = platform::links(&[pid]).remove(&pid);
     }
-    let seen_working = state_file().seen_working(&path, pid);
+    let seen_working = seen_working(&path, pid);
     let age = report.file.as_ref().and_then(FileInfo::age);
     let (decision, why) = doubt(seen_working, age, report.link.as_ref(), silence, &now);
     report.probe = Some(decision);
-    if decision.probes() {
-        return Some((Some(why), now));
+    match decision.probes() {
+        true => Decision::Probe {
+            why: Some(why),
+            now,
+        },
+        false if seen_working.is_none() => Decision::Vouched(now),
+        false => Decision::Spared,
     }
-    if seen_working.is_none() {
-        state::record_working(&path, pid, now);
-    }
-    None
 }
 
 /// Sends a round trip through a live master to its server, bounded by `deadline`. The report
-/// stays live with its round-trip time (and the master is recorded as seen working), or
-/// becomes unreachable. `why` says what made it worth it, for the report.
+/// stays live with its round-trip time (reason `round-trip`: the master is to be recorded as
+/// seen working), or becomes unreachable. `why` says what made it worth it, for the report.
 pub fn probe(
     client: &mut MuxClient,
     report: &mut SocketReport,
     deadline: Deadline,
-    now: Snapshot,
     why: Option<&str>,
 ) {
     let started = Instant::now();
@@ -271,9 +269,6 @@ pub fn probe(
                     round_trip.as_secs_f64() * 1e3
                 ),
             );
-            if let (Some(path), Some(pid)) = (&report.path, report.pid) {
-                state::record_working(path, pid, now);
-            }
         }
         Err(MuxError::Timeout) => {
             report.recast(
@@ -303,14 +298,12 @@ pub fn probe_all(
     deadline: Deadline,
     reason: impl Fn(&SocketReport) -> Option<(ProbeDecision, String)> + Sync,
 ) {
-    let now = Snapshot::now();
     let reason = &reason;
     std::thread::scope(|scope| {
         for report in sockets
             .iter_mut()
             .filter(|report| report.state == State::Live)
         {
-            let now = now.clone();
             scope.spawn(move || {
                 let Some(path) = report.path.clone() else {
                     return;
@@ -320,7 +313,7 @@ pub fn probe_all(
                 report.relook(fresh);
                 if let Some(mut client) = client {
                     report.probe = Some(decision.unwrap_or(ProbeDecision::Asked));
-                    probe(&mut client, report, deadline, now, why.as_deref());
+                    probe(&mut client, report, deadline, why.as_deref());
                 }
             });
         }

@@ -37,6 +37,14 @@ pub struct Resolved {
     pub server_alive_interval: Option<u64>,
 }
 
+/// Where answers are remembered between runs (the state file): `ssh::resolve` asks it first
+/// and tells it what ssh answered.
+pub trait Answers {
+    /// The answer remembered for these arguments, if it was remembered under `fingerprint`.
+    fn remembered(&self, ssh_args: &[String], fingerprint: &str) -> Option<Resolved>;
+    fn remember(&self, ssh_args: &[String], fingerprint: &str, answer: &Resolved);
+}
+
 /// The fingerprint of everything `ssh -G ssh_args` depends on, or `None` when it cannot be
 /// known without running ssh.
 pub fn fingerprint(ssh: &Path, ssh_args: &[String]) -> Option<String> {

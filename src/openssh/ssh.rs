@@ -13,11 +13,10 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::error::{Error, Result};
 use crate::openssh::args::SshOptions;
-use crate::openssh::resolve_cache::{self, Resolved};
-use crate::output;
+use crate::openssh::resolve_cache::{self, Answers, Resolved};
 use crate::platform;
-use crate::state::{self, StateFile};
 use crate::support::deadline::Deadline;
+use crate::support::text;
 
 /// The `ssh` on PATH that is not muxguard itself (a user may link muxguard in as `ssh`).
 pub fn find_real_ssh() -> Result<PathBuf> {
@@ -29,16 +28,20 @@ pub fn find_real_ssh() -> Result<PathBuf> {
         .flatten()
         .find(|candidate| candidate.canonicalize().ok() != own)
         .ok_or_else(|| {
-            Error::Usage(
+            Error::Environment(
                 "ssh not found on PATH: install the OpenSSH client (openssh-client)".into(),
             )
         })
 }
 
-/// What `ssh -G` answers for these arguments: remembered (in `known`) while nothing it depends
-/// on changed, else asked.
+/// What `ssh -G` answers for these arguments: remembered (in `answers`) while nothing it
+/// depends on changed, else asked (and remembered there).
 /// A command line with an argument that is not text (ssh takes any bytes) is always asked.
-pub fn resolve(ssh_args: &[OsString], deadline: Deadline, known: &StateFile) -> Result<Resolved> {
+pub fn resolve(
+    ssh_args: &[OsString],
+    deadline: Deadline,
+    answers: &impl Answers,
+) -> Result<Resolved> {
     let ssh = find_real_ssh()?;
     let text_args: Option<Vec<String>> = ssh_args
         .iter()
@@ -49,7 +52,7 @@ pub fn resolve(ssh_args: &[OsString], deadline: Deadline, known: &StateFile) -> 
         Some((args, fingerprint))
     });
     if let Some((args, fingerprint)) = &remembered {
-        if let Some(answer) = known.remembered_answer(args, fingerprint) {
+        if let Some(answer) = answers.remembered(args, fingerprint) {
             return Ok(answer);
         }
     }
@@ -60,7 +63,7 @@ pub fn resolve(ssh_args: &[OsString], deadline: Deadline, known: &StateFile) -> 
         answer.alias = SshOptions::parse(ssh_args).and_then(|options| options.destination_host());
     }
     if let Some((args, fingerprint)) = &remembered {
-        state::remember_answer(args, fingerprint, &answer);
+        answers.remember(args, fingerprint, &answer);
     }
     Ok(answer)
 }
@@ -92,12 +95,12 @@ pub fn effective_config<S: AsRef<OsStr>>(
     }
     let child = command
         .spawn()
-        .map_err(|e| Error::Usage(format!("cannot run {}: {e}", ssh.display())))?;
+        .map_err(|e| Error::Environment(format!("cannot run {}: {e}", ssh.display())))?;
     let shown = shell_words(ssh_args);
     let output = capture(child, deadline)
-        .map_err(|e| Error::Usage(format!("ssh -G {shown}: {e}")))?
+        .map_err(|e| Error::Environment(format!("ssh -G {shown}: {e}")))?
         .ok_or_else(|| {
-            Error::Usage(format!(
+            Error::Environment(format!(
                 "ssh -G {shown} did not finish in time (a slow `Match exec` in your ssh config?)"
             ))
         })?;
@@ -108,7 +111,9 @@ pub fn effective_config<S: AsRef<OsStr>>(
             .map(str::trim)
             .find(|line| !line.is_empty() && !line.starts_with("Pseudo-terminal will not"))
             .unwrap_or("it failed without saying why");
-        return Err(Error::Usage(format!("ssh rejected `{shown}`: {reason}")));
+        return Err(Error::Environment(format!(
+            "ssh rejected `{shown}`: {reason}"
+        )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -224,11 +229,11 @@ fn drain(pipe: &mut impl Read, into: &mut Vec<u8>) -> io::Result<bool> {
 }
 
 /// The arguments as a user would type them, for messages: quoted where a shell needs it, and
-/// with control characters and bytes that are not text escaped (see `output::escape_bytes`).
+/// with control characters and bytes that are not text escaped (see `text::escape_bytes`).
 pub fn shell_words<S: AsRef<OsStr>>(args: &[S]) -> String {
     args.iter()
         .map(|arg| {
-            let arg = output::escape_bytes(arg.as_ref().as_bytes());
+            let arg = text::escape_bytes(arg.as_ref().as_bytes());
             if !arg.is_empty()
                 && arg
                     .chars()

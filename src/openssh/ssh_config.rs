@@ -50,7 +50,7 @@ impl ConfigScan {
             Some(file) => {
                 reader.top = file.to_path_buf();
                 let text = reader.read_text(file)?.map_err(|e| {
-                    Error::Usage(format!("cannot read ssh config {}: {e}", file.display()))
+                    Error::Environment(format!("cannot read ssh config {}: {e}", file.display()))
                 })?;
                 reader.scan.inputs.push(file.to_path_buf());
                 reader.collect(&text, &user_dir, 0)?;
@@ -106,7 +106,7 @@ impl Reader<'_> {
     }
 
     fn refuse(&self, why: &str) -> Error {
-        Error::Usage(format!("ssh config {}: {why}", self.top.display()))
+        Error::Environment(format!("ssh config {}: {why}", self.top.display()))
     }
 
     /// Counts one more file or directory opened, refusing past the limit.
@@ -408,7 +408,7 @@ mod tests {
 
     fn refusal(result: Result<Vec<String>>) -> String {
         match result {
-            Err(Error::Usage(message)) => message,
+            Err(Error::Environment(message)) => message,
             other => panic!("not refused: {other:?}"),
         }
     }
@@ -560,7 +560,7 @@ mod tests {
     fn a_missing_config_is_a_usage_error() {
         let dir = tempfile::tempdir().unwrap();
         let error = control_path_templates(Some(&dir.path().join("nope")), &local(dir.path()));
-        assert!(matches!(error, Err(Error::Usage(message)) if message.contains("nope")));
+        assert!(matches!(error, Err(Error::Environment(message)) if message.contains("nope")));
     }
 
     #[test]
@@ -662,7 +662,7 @@ mod tests {
             let started = Instant::now();
             match ConfigScan::read(Some(&file), &local(home.path())) {
                 Ok(_) => {}
-                Err(Error::Usage(message)) => prop_assert!(!message.contains('\n'), "{}", message),
+                Err(Error::Environment(message)) => prop_assert!(!message.contains('\n'), "{}", message),
                 Err(other) => prop_assert!(false, "{:?}", other),
             }
             prop_assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());

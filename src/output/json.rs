@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::platform::Link;
 use crate::repair::{Action, Repair};
-use crate::socket::classify::{Found, Outcome, ProbeDecision, Reason, SocketReport, State};
+use crate::socket::report::{Found, Outcome, ProbeDecision, Reason, SocketReport, State};
 
 pub const SCHEMA: u32 = 1;
 

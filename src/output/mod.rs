@@ -1,20 +1,21 @@
 //! How results are shown: JSON for scripts, aligned text (coloured on a terminal) for people.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use serde::Serialize;
 
 use crate::platform::Link;
 use crate::repair::Repair;
-use crate::socket::classify::{SocketReport, State};
+use crate::socket::report::{SocketReport, State};
 use crate::support::durations;
-use crate::support::environment::Variable;
+use crate::support::environment::NO_COLOR;
+use crate::support::text::escape;
 
 pub mod json;
+mod table;
+
+pub use table::socket_table;
 
 pub use json::SCHEMA;
 
@@ -42,56 +43,12 @@ pub fn warn(message: &str) {
     let _ = writeln!(io::stderr().lock(), "muxguard: {}", escape(message));
 }
 
-/// Text from outside (file names, process names, what a listener said) as it may reach a
-/// terminal: control characters escaped, so that none of them can move the cursor, change
-/// colours or retitle the window.
-pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            let _ = write!(escaped, "{}", c.escape_default());
-        } else {
-            escaped.push(c);
-        }
-    }
-    Cow::Owned(escaped)
-}
-
-/// Bytes that may not be text (a path, an ssh argument): what is text is `escape`d, and every
-/// other byte is shown as `\xNN`.
-pub fn escape_bytes(bytes: &[u8]) -> Cow<'_, str> {
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return escape(text);
-    }
-    let mut shown = String::with_capacity(bytes.len() + 8);
-    for chunk in bytes.utf8_chunks() {
-        shown.push_str(&escape(chunk.valid()));
-        for byte in chunk.invalid() {
-            let _ = write!(shown, "\\x{byte:02x}");
-        }
-    }
-    Cow::Owned(shown)
-}
-
-/// A path as text output shows it (JSON shows paths as they are: it escapes by itself).
-pub fn path(path: &Path) -> Cow<'_, str> {
-    escape_bytes(path.as_os_str().as_bytes())
-}
-
 /// Prints one JSON object and a newline.
 pub fn print_json(value: &impl Serialize) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     serde_json::to_writer(&mut stdout, value)?;
     writeln!(stdout)
 }
-
-pub const NO_COLOR: Variable = Variable {
-    name: "NO_COLOR",
-    meaning: "Set and not empty: no colour, even on a terminal.",
-};
 
 pub struct Style {
     color: bool,
@@ -157,72 +114,9 @@ pub fn destination(report: &SocketReport) -> String {
     }
 }
 
-/// The table of sockets `status` prints: state, pid, age, destination, path and the reason in
-/// words, aligned, coloured on a terminal.
-pub fn socket_table(sockets: &[SocketReport]) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    if sockets.is_empty() {
-        return writeln!(out, "No control sockets found.");
-    }
-    let style = Style::for_stdout();
-    let rows: Vec<[String; 4]> = sockets
-        .iter()
-        .map(|socket| {
-            [
-                socket.pid.map_or("-".into(), |pid| pid.to_string()),
-                age(socket.age_s),
-                destination(socket),
-                socket
-                    .path
-                    .as_deref()
-                    .map_or("-".into(), |socket_path| path(socket_path).into_owned()),
-            ]
-        })
-        .collect();
-    let headers = ["PID", "AGE", "DESTINATION", "PATH"];
-    let widths: Vec<usize> = (0..3)
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .chain([headers[column].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let state_width = "unreachable".len();
-    let line = |state: String, row: [&str; 4]| {
-        let [w0, w1, w2] = [widths[0], widths[1], widths[2]];
-        format!(
-            "{state}  {:>w0$}  {:>w1$}  {:w2$}  {}",
-            row[0], row[1], row[2], row[3]
-        )
-    };
-    let header = line(format!("{:state_width$}", "STATE"), headers);
-    writeln!(out, "{}", style.dim(&header))?;
-    for (socket, row) in sockets.iter().zip(&rows) {
-        let state = style.state(socket.state, state_width);
-        let detail = style.dim(&format!("({})", escape(&socket.detail)));
-        writeln!(
-            out,
-            "{}  {detail}",
-            line(state, row.each_ref().map(String::as_str))
-        )?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_what_a_terminal_would_obey() {
-        assert_eq!(escape("plain/path-%C"), "plain/path-%C");
-        assert_eq!(escape("a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
-        assert_eq!(escape("\u{9b}31m"), "\\u{9b}31m");
-        assert_eq!(escape_bytes(b"ok\xff\x07"), "ok\\xff\\u{7}");
-        assert_eq!(path(Path::new("/tmp/é")), "/tmp/é");
-    }
 
     #[test]
     fn ages() {

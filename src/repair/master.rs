@@ -9,9 +9,9 @@ use nix::sys::signal::Signal;
 use crate::openssh::mux::MuxClient;
 use crate::platform::process::Owner;
 use crate::platform::{self, ProcessHandle};
-use crate::socket::classify::{Outcome, SocketReport, State};
 use crate::socket::fsentry::{self, Removal};
 use crate::socket::listeners::ListenerTable;
+use crate::socket::report::{Outcome, SocketReport, State};
 use crate::support::deadline::Deadline;
 
 /// How long a master gets to do what it was asked (exit, or drop its socket) by itself.

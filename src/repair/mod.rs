@@ -8,8 +8,8 @@ use std::sync::{Mutex, PoisonError};
 use serde::Serialize;
 
 use crate::platform::process::Owner;
-use crate::socket::classify::{Outcome, SocketReport, State};
 use crate::socket::fsentry::{self, Removal};
+use crate::socket::report::{Outcome, SocketReport, State};
 use crate::support::deadline::Deadline;
 use master::Ending;
 
@@ -139,8 +139,9 @@ mod tests {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
 
     use super::*;
-    use crate::socket::classify::{self, Reason};
+    use crate::socket::classify;
     use crate::socket::listeners::ListenerTable;
+    use crate::socket::report::Reason;
 
     /// A socket file with nothing listening on it, as a master that died leaves behind. Bound
     /// but never listening, so that no child process forked meanwhile can keep it answering.

@@ -1,6 +1,7 @@
 //! Where control sockets are: the directories of the ControlPath templates in the ssh config,
-//! directories named with `--dir`, Ansible's, the paths earlier `check` runs resolved, and the
-//! masters' sockets remembered from the kernel's table (survey adds those it sees now).
+//! directories named with `--dir`, Ansible's, and the paths remembered (those earlier `check`
+//! runs resolved, and masters' sockets seen in the kernel's table: the engine reads them from
+//! the state and hands them in).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -10,9 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::openssh::ssh_config;
 use crate::openssh::template::{LocalIdentity, Template};
-use crate::socket::classify::{Found, SocketReport};
 use crate::socket::listeners::master_path_of;
-use crate::state::StateFile;
+use crate::socket::report::{Found, SocketReport};
 
 /// A path that may be a control socket, with what is known of its destination.
 #[derive(Debug, Clone)]
@@ -46,17 +46,16 @@ impl Candidate {
     }
 }
 
-/// What discovery found.
-#[derive(Debug, Default)]
-pub struct Discovery {
-    /// Every candidate, by path.
-    pub candidates: BTreeMap<PathBuf, Candidate>,
-    /// The state file, as read for the paths it remembers.
-    pub known: StateFile,
-}
+/// Every candidate, by path.
+pub type Candidates = BTreeMap<PathBuf, Candidate>;
 
-/// Looks in every place there is.
-pub fn discover(config: Option<&Path>, extra_dirs: &[PathBuf]) -> Result<Discovery> {
+/// Looks in every place there is, and adds the `remembered` paths (a name remembered fills in
+/// one the place did not give).
+pub fn discover(
+    config: Option<&Path>,
+    extra_dirs: &[PathBuf],
+    remembered: impl IntoIterator<Item = (PathBuf, Candidate)>,
+) -> Result<Candidates> {
     let local = LocalIdentity::current();
     let templates: Vec<Template> = ssh_config::control_path_templates(config, &local)?
         .iter()
@@ -107,21 +106,14 @@ pub fn discover(config: Option<&Path>, extra_dirs: &[PathBuf]) -> Result<Discove
         }
     }
 
-    let known = StateFile::load();
-    for (path, seen) in &known.sockets {
-        let how = if seen.by_process {
-            Found::Process
-        } else {
-            Found::Resolved
-        };
-        let candidate = found.entry(path.clone()).or_insert(Candidate::new(how));
-        candidate.destination = candidate.destination.take().or(seen.destination.clone());
-        candidate.alias = candidate.alias.take().or(seen.alias.clone());
+    for (path, remembered) in remembered {
+        let candidate = found
+            .entry(path)
+            .or_insert(Candidate::new(remembered.found));
+        candidate.destination = candidate.destination.take().or(remembered.destination);
+        candidate.alias = candidate.alias.take().or(remembered.alias);
     }
-    Ok(Discovery {
-        candidates: found,
-        known,
-    })
+    Ok(found)
 }
 
 /// The entries of a directory: path, name, and whether it is a socket (from the directory

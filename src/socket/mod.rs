@@ -8,3 +8,4 @@ pub mod discover;
 pub mod fsentry;
 pub mod holder;
 pub mod listeners;
+pub mod report;
