@@ -24,7 +24,7 @@ fn main() -> std::process::ExitCode {
     };
     // A watcher runs until it is stopped: each of its rounds has a watchdog of its own.
     if !matches!(cli.command, Command::Watch(_)) {
-        watchdog::arm(cli.timeout + watchdog::GRACE, "--timeout");
+        watchdog::arm(cli.timeout + watchdog::WATCHDOG_GRACE, "--timeout");
     }
     let deadline = Deadline::after(cli.timeout);
     finish(match cli.command {

@@ -87,11 +87,7 @@ fn print_line(
     let detail = text::escape(&detail);
     line.push_str(&format!("  {}", style.dim(&format!("({detail})"))));
     writeln!(io::stdout().lock(), "{line}")?;
-    let fixable = matches!(
-        report.state,
-        State::Stale | State::Hung | State::Unreachable
-    );
-    if let Some(hint) = repair_hint.filter(|_| fixable) {
+    if let Some(hint) = repair_hint.filter(|_| report.state.is_broken()) {
         output::warn(&format!("repair it with: {hint}"));
     }
     Ok(())

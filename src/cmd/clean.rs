@@ -32,7 +32,7 @@ pub fn run(args: CleanArgs, deadline: Deadline) -> Result<ExitCode> {
     }
     // All at once (with --probe, many hung masters take one grace period, not one each).
     let cleaned: Vec<Cleaned> =
-        repair::each_at_once(sockets, |socket| clean_one(socket, &args, deadline))
+        repair::in_parallel(sockets, |socket| clean_one(socket, &args, deadline))
             .into_iter()
             .map(|(socket, (action, repair))| Cleaned {
                 socket,
@@ -77,8 +77,7 @@ fn clean_one(
     args: &CleanArgs,
     deadline: Deadline,
 ) -> (Action, Option<Repair>) {
-    let ends_master = matches!(socket.state, State::Hung | State::Unreachable);
-    if socket.state != State::Stale && !(args.probe && ends_master) {
+    if socket.state != State::Stale && !(args.probe && socket.state.is_dead_master()) {
         return (Action::Kept, None);
     }
     if args.dry_run {

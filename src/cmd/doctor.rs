@@ -14,10 +14,11 @@ use serde::Serialize;
 
 use crate::cli::DoctorArgs;
 use crate::error::{Error, ExitCode, Result};
+use crate::openssh::local_user::LocalUser;
 use crate::openssh::ssh;
 use crate::openssh::ssh_config::{self, ConfigScan};
-use crate::openssh::template::{LocalIdentity, Template};
-use crate::output::{self, SCHEMA};
+use crate::openssh::template::Template;
+use crate::output::{self, JSON_SCHEMA};
 use crate::platform;
 use crate::support::deadline::Deadline;
 use crate::support::text;
@@ -59,7 +60,7 @@ struct Finding {
 /// answered for by then are reported `not-checked`.
 pub fn run(args: DoctorArgs, deadline: Deadline) -> Result<ExitCode> {
     let timeout = deadline.timeout();
-    let local = LocalIdentity::current();
+    let local = LocalUser::current();
     let scan = ConfigScan::read(args.config.as_deref(), &local)?;
     let ssh_path = ssh::find_real_ssh()?;
     let aliases = concrete_aliases(&scan);
@@ -178,7 +179,7 @@ pub fn run(args: DoctorArgs, deadline: Deadline) -> Result<ExitCode> {
             findings: &'a [Finding],
         }
         output::print_json(&DoctorJson {
-            schema: SCHEMA,
+            schema: JSON_SCHEMA,
             findings: &findings,
         })
     } else {
@@ -279,7 +280,7 @@ fn examine(
     host: Option<&str>,
     settings: &HashMap<&str, &str>,
     templates: &[String],
-    local: &LocalIdentity,
+    local: &LocalUser,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut add = |code, severity, message: String, suggestion: Option<&str>, missing_dir| {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::cli::WatchArgs;
-use crate::engine::watcher::{Round, Settings, Watcher};
+use crate::engine::watcher::{Round, WatchSettings, Watcher};
 use crate::error::{Error, ExitCode, Result};
 use crate::link::probe;
 use crate::output::{self, json};
@@ -33,7 +33,7 @@ pub fn run(args: WatchArgs, timeout: Duration) -> Result<ExitCode> {
             return Ok(ExitCode::Failure);
         }
     };
-    let mut watcher = Watcher::new(Settings {
+    let mut watcher = Watcher::new(WatchSettings {
         config: args.search.config,
         dirs: args.search.dirs,
         timeout,

@@ -64,7 +64,8 @@ pub fn examine(
 impl Examined {
     /// Repairs what is broken, so that ssh can go ahead.
     pub fn fix(&mut self, deadline: Deadline) {
-        if self.report.state.is_broken() {
+        // A foreign socket's repair says it was not touched.
+        if self.report.state.is_broken() || self.report.state == State::Foreign {
             let repair = repair::repair(&self.report, deadline);
             self.ready = repair.cleared();
             self.repair = Some(repair);

@@ -35,7 +35,7 @@ const READ_EVERY: Duration = Duration::from_secs(30);
 const READ_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
 /// What the watcher looks at, and how long each round may take.
-pub struct Settings {
+pub struct WatchSettings {
     pub config: Option<PathBuf>,
     pub dirs: Vec<PathBuf>,
     /// For the probes of a round, and again for the repairs.
@@ -135,7 +135,7 @@ fn read_every(silence: Duration) -> Duration {
 }
 
 pub struct Watcher {
-    settings: Settings,
+    settings: WatchSettings,
     changes: OwnedFd,
     clocks: Clocks,
     network: String,
@@ -149,7 +149,7 @@ pub struct Watcher {
 impl Watcher {
     /// Starts listening for changes of network; the first read of the links is at once. A
     /// search that cannot be made (an ssh config ssh would refuse) is refused now.
-    pub fn new(settings: Settings) -> Result<Watcher> {
+    pub fn new(settings: WatchSettings) -> Result<Watcher> {
         survey::survey(settings.config.as_deref(), &settings.dirs)?;
         let changes = platform::network_changes()
             .map_err(|error| Error::Failed(format!("cannot watch the network: {error}")))?;
@@ -210,7 +210,7 @@ impl Watcher {
                 // The round looks at every master: the next read can wait.
                 self.next_read = Instant::now() + self.read_every;
                 let round = self.guarded(|watcher| watcher.round(trigger, why));
-                match self.once(round.map(Some))? {
+                match self.quiet_repeats(round.map(Some))? {
                     Some(round) => return Ok(round),
                     None => continue,
                 }
@@ -218,7 +218,7 @@ impl Watcher {
             if Instant::now() >= self.next_read {
                 self.next_read = Instant::now() + self.read_every;
                 let read = self.guarded(Self::read_links);
-                if let Some(round) = self.once(read)? {
+                if let Some(round) = self.quiet_repeats(read)? {
                     return Ok(round);
                 }
             }
@@ -227,7 +227,7 @@ impl Watcher {
 
     /// A look's outcome, less a failure to look that was said already: while an ssh config is
     /// being edited, every read fails the same way. A look that works forgets the failure.
-    fn once(&mut self, looked: Result<Option<Round>>) -> Result<Option<Round>> {
+    fn quiet_repeats(&mut self, looked: Result<Option<Round>>) -> Result<Option<Round>> {
         match looked {
             Err(Error::Environment(why)) if self.failing.as_ref() == Some(&why) => Ok(None),
             Err(Error::Environment(why)) => {
@@ -245,7 +245,7 @@ impl Watcher {
     /// past its probes' and its repairs' deadlines ends the watcher, for the service manager to
     /// start again.
     fn guarded<T>(&mut self, work: impl FnOnce(&mut Self) -> T) -> T {
-        let budget = self.settings.timeout * 2 + watchdog::GRACE;
+        let budget = self.settings.timeout * 2 + watchdog::WATCHDOG_GRACE;
         watchdog::arm(budget, "a round's --timeout twice");
         let done = work(self);
         watchdog::disarm();
@@ -311,12 +311,6 @@ impl Watcher {
         survey::prove_links(&mut chosen, Deadline::after(timeout), reason);
         let probed = chosen.len();
         let answered = chosen.iter().filter(|s| s.state == State::Live).count();
-        let broken = |socket: &SocketReport| {
-            matches!(
-                socket.state,
-                State::Stale | State::Hung | State::Unreachable
-            )
-        };
         let in_a_terminal = |socket: &SocketReport| {
             let process = socket.pid.and_then(platform::process);
             process.is_some_and(|process| process.is_suspended_in_a_terminal())
@@ -331,8 +325,11 @@ impl Watcher {
             .chain(rest.into_iter().filter(also))
             .collect();
         let deadline = Deadline::after(timeout);
-        let sockets = repair::each_at_once(candidates, |socket| {
-            broken(socket).then(|| repair::repair(socket, deadline))
+        let sockets = repair::in_parallel(candidates, |socket| {
+            socket
+                .state
+                .is_broken()
+                .then(|| repair::repair(socket, deadline))
         })
         .into_iter()
         .map(|(socket, repair)| Healed {

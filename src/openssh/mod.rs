@@ -3,6 +3,7 @@
 //! protocol (`mux/`). Uses support and platform only.
 
 pub mod args;
+pub mod local_user;
 pub mod mux;
 pub mod resolve_cache;
 pub mod ssh;

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::openssh::args::SshOptions;
+use crate::openssh::local_user::LocalUser;
 use crate::openssh::ssh_config::{ConfigScan, Directive};
-use crate::openssh::template::LocalIdentity;
 
 /// What `ssh -G` says about a command line.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ pub trait Answers {
 /// The fingerprint of everything `ssh -G ssh_args` depends on, or `None` when it cannot be
 /// known without running ssh.
 pub fn fingerprint(ssh: &Path, ssh_args: &[String]) -> Option<String> {
-    let local = LocalIdentity::current();
+    let local = LocalUser::current();
     let config = config_file_argument(ssh_args)?;
     let scan = match config.as_deref() {
         Some(none) if none == Path::new("none") => ConfigScan::default(),

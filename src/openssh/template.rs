@@ -3,36 +3,7 @@
 
 use std::path::PathBuf;
 
-/// The local facts that ssh substitutes into a ControlPath.
-#[derive(Debug, Clone)]
-pub struct LocalIdentity {
-    /// The home directory from the password database: ssh uses it, not `$HOME`.
-    pub home: PathBuf,
-    pub user: String,
-    pub uid: u32,
-    pub hostname: String,
-}
-
-impl LocalIdentity {
-    pub fn current() -> LocalIdentity {
-        let uid = nix::unistd::Uid::effective();
-        let user = nix::unistd::User::from_uid(uid).ok().flatten();
-        let hostname = nix::unistd::gethostname()
-            .ok()
-            .and_then(|name| name.into_string().ok())
-            .unwrap_or_default();
-        LocalIdentity {
-            home: user
-                .as_ref()
-                .map(|user| user.dir.clone())
-                .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
-                .unwrap_or_else(|| PathBuf::from("/")),
-            user: user.map(|user| user.name).unwrap_or_default(),
-            uid: uid.as_raw(),
-            hostname,
-        }
-    }
-}
+use crate::openssh::local_user::LocalUser;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -60,7 +31,7 @@ pub struct NameParts {
 impl Template {
     /// Returns `None` for templates that cannot be scanned: `none`, an unset `${VAR}`,
     /// per-destination tokens in the directory part, or one longer than any path.
-    pub fn parse(template: &str, local: &LocalIdentity) -> Option<Template> {
+    pub fn parse(template: &str, local: &LocalUser) -> Option<Template> {
         // Matching costs the template's length times the name's: a ControlPath line of
         // megabytes would cost seconds a name, for a socket path that cannot exist.
         if template.eq_ignore_ascii_case("none") || template.len() > libc::PATH_MAX as usize {
@@ -131,7 +102,7 @@ impl Template {
 }
 
 /// Substitutes what is fixed for this user and keeps per-destination tokens.
-fn expand(template: &str, local: &LocalIdentity) -> Option<Vec<Piece>> {
+fn expand(template: &str, local: &LocalUser) -> Option<Vec<Piece>> {
     let mut pieces = Vec::new();
     let mut literal = String::new();
     let mut rest = template;
@@ -302,8 +273,8 @@ mod tests {
 
     use super::*;
 
-    fn local() -> LocalIdentity {
-        LocalIdentity {
+    fn local() -> LocalUser {
+        LocalUser {
             home: PathBuf::from("/home/ann"),
             user: "ann".into(),
             uid: 1000,

@@ -10,7 +10,7 @@ use crate::platform::Link;
 use crate::repair::{Action, Repair};
 use crate::socket::report::{Found, Outcome, ProbeDecision, Reason, SocketReport, State};
 
-pub const SCHEMA: u32 = 1;
+pub const JSON_SCHEMA: u32 = 1;
 
 /// One socket as scripts read it.
 #[derive(Serialize)]
@@ -101,7 +101,7 @@ pub fn print_socket(socket: SocketJson) -> io::Result<()> {
         socket: SocketJson<'a>,
     }
     super::print_json(&Document {
-        schema: SCHEMA,
+        schema: JSON_SCHEMA,
         socket,
     })
 }
@@ -114,7 +114,7 @@ pub fn print_sockets(sockets: Vec<SocketJson>) -> io::Result<()> {
         sockets: Vec<SocketJson<'a>>,
     }
     super::print_json(&Document {
-        schema: SCHEMA,
+        schema: JSON_SCHEMA,
         sockets,
     })
 }
@@ -122,7 +122,7 @@ pub fn print_sockets(sockets: Vec<SocketJson>) -> io::Result<()> {
 /// `watch --json`: one event, a JSON object on one line. `fields` go beside the schema number
 /// and the event's name.
 pub fn event_line(event: &str, fields: serde_json::Value) -> String {
-    let mut object = serde_json::json!({ "schema": SCHEMA, "event": event });
+    let mut object = serde_json::json!({ "schema": JSON_SCHEMA, "event": event });
     if let (Some(object), serde_json::Value::Object(fields)) = (object.as_object_mut(), fields) {
         object.extend(fields);
     }

@@ -17,7 +17,7 @@ mod table;
 
 pub use table::socket_table;
 
-pub use json::SCHEMA;
+pub use json::JSON_SCHEMA;
 
 /// Maps the result of writing the output, for every command in this one place: a reader that
 /// went away (`muxguard status | head`, `| true`) is not an error, and the command's exit code

@@ -15,7 +15,7 @@ use crate::socket::report::{Outcome, SocketReport, State};
 use crate::support::deadline::Deadline;
 
 /// How long a master gets to do what it was asked (exit, or drop its socket) by itself.
-const GRACE: Duration = Duration::from_millis(300);
+const EXIT_GRACE: Duration = Duration::from_millis(300);
 /// How long SIGKILL may take to be seen.
 const KILL_WAIT: Duration = Duration::from_secs(1);
 /// How long each step gets when the deadline has passed: a signal is acted on at once (unless
@@ -54,7 +54,7 @@ pub fn end(
         if deadline.has_passed() {
             Deadline::after(KILL_SEEN)
         } else {
-            deadline.or_sooner(GRACE)
+            deadline.or_sooner(EXIT_GRACE)
         }
     };
     let no_process = || "its master process could not be found".to_string();

@@ -94,14 +94,14 @@ pub fn end_master(report: &SocketReport, how: Ending, owner: Owner, deadline: De
     }
 }
 
-/// How many items `each_at_once` works on together: enough for many hung masters to end in one
+/// How many items `in_parallel` works on together: enough for many hung masters to end in one
 /// grace period, few enough that 10,000 stale sockets do not cost 10,000 threads.
 const WORKERS: usize = 64;
 
 /// Does `act` to every item, up to WORKERS at once, and returns the items with what it said, in
 /// their order: many masters that do not end by themselves take one grace period together, not
 /// one each.
-pub fn each_at_once<T: Send, R: Send>(
+pub fn in_parallel<T: Send, R: Send>(
     items: Vec<T>,
     act: impl Fn(&mut T) -> R + Sync,
 ) -> Vec<(T, R)> {

@@ -196,7 +196,7 @@ pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option
         Err(error) => (None, Err(error)),
     };
     let report = match answer {
-        Ok(pid) => match answered_for(path, &info, pid) {
+        Ok(pid) => match confirm_own_ssh(path, &info, pid) {
             Ok(()) => SocketReport {
                 pid: Some(pid),
                 ..SocketReport::for_file(
@@ -253,7 +253,7 @@ pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option
 /// Whether the listener that answered as master `claimed` is the user's own ssh, as `status`
 /// would find it: anything else that speaks the protocol is foreign. The claim is checked
 /// first (one /proc lookup); only when it fails is every process of the user's searched.
-fn answered_for(path: &Path, info: &FileInfo, claimed: i32) -> Result<(), Box<SocketReport>> {
+fn confirm_own_ssh(path: &Path, info: &FileInfo, claimed: i32) -> Result<(), Box<SocketReport>> {
     // Without the kernel's table of listeners nothing can be checked, as for status.
     let Some(listener) = ListenerTable::socket_of(path, info) else {
         return Ok(());

@@ -9,8 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
+use crate::openssh::local_user::LocalUser;
 use crate::openssh::ssh_config;
-use crate::openssh::template::{LocalIdentity, Template};
+use crate::openssh::template::Template;
 use crate::socket::listeners::master_path_of;
 use crate::socket::report::{Found, SocketReport};
 
@@ -56,7 +57,7 @@ pub fn discover(
     extra_dirs: &[PathBuf],
     remembered: impl IntoIterator<Item = (PathBuf, Candidate)>,
 ) -> Result<Candidates> {
-    let local = LocalIdentity::current();
+    let local = LocalUser::current();
     let templates: Vec<Template> = ssh_config::control_path_templates(config, &local)?
         .iter()
         .filter_map(|template| Template::parse(template, &local))

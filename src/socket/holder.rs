@@ -22,7 +22,7 @@ pub fn holder_of(socket: u64) -> Option<Process> {
     pick_holder(socket, holders.get(&socket)?)
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use std::os::unix::net::UnixListener;
     use std::process::{Command, Stdio};
@@ -33,6 +33,11 @@ mod tests {
     /// past the exec that closed it) does not speak for it; the holder that still does, does.
     #[test]
     fn an_ssh_that_no_longer_holds_the_socket_is_not_its_holder() {
+        let me = std::process::id() as i32;
+        // Where the platform reads no process facts (the BSDs), there is no holder to pick.
+        if platform::process(me).is_none() {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let listener = UnixListener::bind(dir.path().join("sock")).unwrap();
         let socket = nix::sys::stat::fstat(&listener).unwrap().st_ino;
@@ -50,7 +55,6 @@ mod tests {
         while !platform::process(other_pid).is_some_and(|p| p.is_ssh()) {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        let me = std::process::id() as i32;
         let picked = pick_holder(socket, &[other_pid, me]).map(|process| process.pid);
         let _ = other.kill();
         let _ = other.wait();

@@ -15,7 +15,7 @@
 //! one above, and the files are opened relative to the state directory's, with O_NOFOLLOW, so
 //! a symlink swapped in after a check is not followed either.
 //!
-//! A state file over MAX_FILE_BYTES is not read: it is replaced by a fresh one, with a warning.
+//! A state file over MAX_STATE_FILE_BYTES is not read: it is replaced by a fresh one, with a warning.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;

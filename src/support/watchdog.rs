@@ -18,7 +18,7 @@ use std::time::Duration;
 
 /// How long past `--timeout` a command may take to finish what it started when the deadline
 /// came (ending a master, printing): the watchdog fires at the timeout plus this.
-pub const GRACE: Duration = Duration::from_secs(1);
+pub const WATCHDOG_GRACE: Duration = Duration::from_secs(1);
 
 /// What the handler says when a command runs out of time.
 static GAVE_UP: AtomicPtr<Vec<u8>> = AtomicPtr::new(ptr::null_mut());
@@ -52,7 +52,7 @@ struct Instead {
 pub fn arm(budget: Duration, allowed: &str) {
     BUDGET_MS.store(budget.as_millis() as u64, Ordering::Release);
     let said = format!(
-        "muxguard: gave up after {budget:?} ({allowed} plus {GRACE:?}); nothing more was done\n"
+        "muxguard: gave up after {budget:?} ({allowed} plus {WATCHDOG_GRACE:?}); nothing more was done\n"
     );
     // Armed again only after `disarm` (a watcher's rounds): no handler reads the old line.
     replace(&GAVE_UP, said.into_bytes());

@@ -1,13 +1,14 @@
-//! Reading ssh config files the way ssh does, far enough to collect every ControlPath template
-//! (Include directives with globs are followed).
+//! One reading of the ssh config files: the files, the Includes with their globs, and the
+//! limits that keep a pathological config from costing more than ssh itself would.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::{ConfigScan, Directive, split_directive, wildcard_match};
 use crate::error::{Error, Result};
-use crate::openssh::template::LocalIdentity;
+use crate::openssh::local_user::LocalUser;
 
 /// ssh's limit on Include nesting (OpenSSH readconf.c, READCONF_MAX_DEPTH): the config file
 /// itself is depth 0, and when a file at depth 16 includes a file that exists, ssh refuses the
@@ -19,31 +20,15 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_FILES_OPENED: usize = 1000;
 /// Bytes one file may hold. Even generated configs with thousands of Host blocks stay under
 /// 1 MiB: more is a log or an image named by mistake, and would cost time and memory.
-const MAX_FILE_BYTES: u64 = 4 << 20;
+const MAX_CONFIG_FILE_BYTES: u64 = 4 << 20;
 /// Bytes one reading may read in all, whatever the Includes.
 const MAX_TOTAL_BYTES: u64 = 16 << 20;
-
-/// Everything read from the ssh config files: each directive, and every file and directory
-/// consulted, so that an answer derived from them can tell when it no longer holds.
-#[derive(Debug, Default)]
-pub struct ConfigScan {
-    pub directives: Vec<Directive>,
-    /// Files read (or looked for) and directories an Include glob listed.
-    pub inputs: Vec<PathBuf>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Directive {
-    /// Lowercased, as ssh compares keywords.
-    pub keyword: String,
-    pub arguments: Vec<String>,
-}
 
 impl ConfigScan {
     /// Reads the given config file, or the user's and the system's config when `config` is
     /// `None` (as ssh does), following every Include whatever block it is in. A config ssh
     /// refuses for its Includes, or one past muxguard's limits, is a usage error.
-    pub fn read(config: Option<&Path>, local: &LocalIdentity) -> Result<ConfigScan> {
+    pub fn read(config: Option<&Path>, local: &LocalUser) -> Result<ConfigScan> {
         let user_dir = local.home.join(".ssh");
         let mut reader = Reader::new(local);
         match config {
@@ -70,24 +55,12 @@ impl ConfigScan {
         }
         Ok(reader.scan)
     }
-
-    /// Every ControlPath value, in order, each once.
-    pub fn control_path_templates(&self) -> Vec<String> {
-        let mut seen = std::collections::HashSet::new();
-        self.directives
-            .iter()
-            .filter(|directive| directive.keyword == "controlpath")
-            .filter_map(|directive| directive.arguments.first())
-            .filter(|template| seen.insert(template.as_str()))
-            .cloned()
-            .collect()
-    }
 }
 
 /// One reading of the config files: what it found, and how much of the limits it has used.
 struct Reader<'a> {
     scan: ConfigScan,
-    local: &'a LocalIdentity,
+    local: &'a LocalUser,
     /// The config file being read, which errors name.
     top: PathBuf,
     files_opened: usize,
@@ -95,7 +68,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn new(local: &LocalIdentity) -> Reader<'_> {
+    fn new(local: &LocalUser) -> Reader<'_> {
         Reader {
             scan: ConfigScan::default(),
             local,
@@ -159,18 +132,18 @@ impl Reader<'_> {
             Ok(_) => return Ok(Ok(String::new())),
             Err(e) => return Ok(Err(e)),
         };
-        let limit = MAX_FILE_BYTES.min(MAX_TOTAL_BYTES - self.bytes_read);
+        let limit = MAX_CONFIG_FILE_BYTES.min(MAX_TOTAL_BYTES - self.bytes_read);
         let mut bytes = Vec::new();
         if let Err(e) = opened.take(limit + 1).read_to_end(&mut bytes) {
             return Ok(Err(e));
         }
         let read = bytes.len() as u64;
         if read > limit {
-            return Err(if limit == MAX_FILE_BYTES {
+            return Err(if limit == MAX_CONFIG_FILE_BYTES {
                 self.refuse(&format!(
                     "{} is larger than {} MiB; muxguard reads no config file that large",
                     file.display(),
-                    MAX_FILE_BYTES >> 20
+                    MAX_CONFIG_FILE_BYTES >> 20
                 ))
             } else {
                 self.refuse(&format!(
@@ -247,49 +220,9 @@ impl Reader<'_> {
 }
 
 /// Every ControlPath template in the given config, or in the user's and the system's.
-pub fn control_path_templates(config: Option<&Path>, local: &LocalIdentity) -> Result<Vec<String>> {
-    Ok(ConfigScan::read(config, local)?.control_path_templates())
-}
-
-/// Splits `Keyword args`, `Keyword=args` or `Keyword = "quoted arg"` into the keyword and its
-/// arguments; `None` for blank lines and comments.
-fn split_directive(line: &str) -> Option<(&str, Vec<String>)> {
-    let line = line.trim_start();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let end = line
-        .find(|c: char| c.is_whitespace() || c == '=')
-        .unwrap_or(line.len());
-    let (keyword, rest) = line.split_at(end);
-    let rest = rest.trim_start();
-    let rest = rest.strip_prefix('=').unwrap_or(rest);
-    Some((keyword, split_arguments(rest)))
-}
-
-fn split_arguments(text: &str) -> Vec<String> {
-    let mut arguments = Vec::new();
-    let mut chars = text.trim().chars().peekable();
-    while chars.peek().is_some() {
-        let mut argument = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            argument.extend(chars.by_ref().take_while(|&c| c != '"'));
-        } else {
-            argument.extend(chars.by_ref().take_while(|c| !c.is_whitespace()));
-        }
-        if argument.starts_with('#') {
-            break; // a trailing comment
-        }
-        arguments.push(argument);
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-    }
-    arguments
-}
-
 /// Include paths: `~` is the home directory and relative paths are relative to `~/.ssh` for
 /// the user's config and `/etc/ssh` for the system's.
-fn include_path(pattern: &str, base: &Path, local: &LocalIdentity) -> PathBuf {
+fn include_path(pattern: &str, base: &Path, local: &LocalUser) -> PathBuf {
     if let Some(rest) = pattern.strip_prefix("~/") {
         local.home.join(rest)
     } else if pattern.starts_with('/') {
@@ -299,31 +232,6 @@ fn include_path(pattern: &str, base: &Path, local: &LocalIdentity) -> PathBuf {
     }
 }
 
-/// `*` and `?` as ssh matches them. Only the last `*` is ever retried, so the time is at most
-/// the pattern's length times the text's, never exponential.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            backtrack = Some((p, t));
-            p += 1;
-        } else if let Some((star, matched)) = backtrack {
-            p = star + 1;
-            t = matched + 1;
-            backtrack = Some((star, matched + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -331,42 +239,15 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::openssh::ssh_config::control_path_templates;
 
-    fn local(home: &Path) -> LocalIdentity {
-        LocalIdentity {
+    fn local(home: &Path) -> LocalUser {
+        LocalUser {
             home: home.to_path_buf(),
             user: "ann".into(),
             uid: 1000,
             hostname: "laptop".into(),
         }
-    }
-
-    #[test]
-    fn directives() {
-        assert_eq!(
-            split_directive("  ControlPath=~/.ssh/cm-%C"),
-            Some(("ControlPath", vec!["~/.ssh/cm-%C".to_string()]))
-        );
-        assert_eq!(
-            split_directive("controlpath \"/tmp/with space/%C\" # note"),
-            Some(("controlpath", vec!["/tmp/with space/%C".to_string()]))
-        );
-        assert_eq!(
-            split_directive("Include a.conf   b/*.conf"),
-            Some((
-                "Include",
-                vec!["a.conf".to_string(), "b/*.conf".to_string()]
-            ))
-        );
-        assert_eq!(split_directive("   # comment"), None);
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard_match("*.conf", "work.conf"));
-        assert!(wildcard_match("w?rk*", "work.conf"));
-        assert!(!wildcard_match("*.conf", "work.conf.bak"));
-        assert!(wildcard_match("*", ""));
     }
 
     #[test]
@@ -510,8 +391,8 @@ mod tests {
             File::create(&file).unwrap().set_len(bytes).unwrap();
             file
         };
-        let largest = sized("largest.conf", MAX_FILE_BYTES);
-        let too_large = sized("too-large.conf", MAX_FILE_BYTES + 1);
+        let largest = sized("largest.conf", MAX_CONFIG_FILE_BYTES);
+        let too_large = sized("too-large.conf", MAX_CONFIG_FILE_BYTES + 1);
 
         let one = write(
             dir.path(),
@@ -522,7 +403,7 @@ mod tests {
         let message = refusal(control_path_templates(Some(&too_large), &local));
         assert!(message.contains("larger than 4 MiB"), "{message}");
 
-        let times = MAX_TOTAL_BYTES / MAX_FILE_BYTES + 1;
+        let times = MAX_TOTAL_BYTES / MAX_CONFIG_FILE_BYTES + 1;
         let many = write(
             dir.path(),
             "many.conf",
@@ -563,32 +444,6 @@ mod tests {
         assert!(matches!(error, Err(Error::Environment(message)) if message.contains("nope")));
     }
 
-    #[test]
-    fn wildcards_take_quadratic_time_at_worst() {
-        let pattern = format!("{}*b", "*a".repeat(100));
-        let text = "a".repeat(10_000);
-        let started = Instant::now();
-        assert!(!wildcard_match(&pattern, &text));
-        assert!(
-            started.elapsed() < Duration::from_millis(250),
-            "{:?}",
-            started.elapsed()
-        );
-    }
-
-    /// What `*` and `?` mean, said as plainly as possible: exponential, so for small inputs.
-    fn wildcard_definition(pattern: &[char], text: &[char]) -> bool {
-        match pattern.split_first() {
-            None => text.is_empty(),
-            Some(('*', rest)) => {
-                (0..=text.len()).any(|skip| wildcard_definition(rest, &text[skip..]))
-            }
-            Some((&wanted, rest)) => text.split_first().is_some_and(|(&found, text)| {
-                (wanted == '?' || wanted == found) && wildcard_definition(rest, text)
-            }),
-        }
-    }
-
     /// Config lines of every kind this reader treats differently, Includes of every sort among
     /// them (of the config itself, of globs, of a device), and arbitrary text.
     fn config_line() -> impl Strategy<Value = String> {
@@ -610,33 +465,8 @@ mod tests {
             "\\PC{0,40}",
         ]
     }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
-
-        #[test]
-        fn wildcards_match_as_defined(pattern in "[ab*?é]{0,8}", text in "[abé]{0,10}") {
-            let chars = |text: &str| text.chars().collect::<Vec<char>>();
-            prop_assert_eq!(
-                wildcard_match(&pattern, &text),
-                wildcard_definition(&chars(&pattern), &chars(&text))
-            );
-        }
-
-        #[test]
-        fn any_wildcard_is_quick(pattern in "[a*?]{0,100}", text in "a{0,1000}") {
-            let started = Instant::now();
-            wildcard_match(&pattern, &text);
-            prop_assert!(started.elapsed() < Duration::from_millis(250));
-        }
-
-        #[test]
-        fn any_line_splits_at_once(line in "\\PC{0,300}") {
-            let started = Instant::now();
-            split_directive(&line);
-            split_arguments(&line);
-            prop_assert!(started.elapsed() < Duration::from_millis(250));
-        }
 
         #[test]
         fn any_bytes_read_as_a_config_at_once(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
