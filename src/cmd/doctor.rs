@@ -203,7 +203,7 @@ enum Answer {
 
 fn ask_ssh(ssh: &Path, ssh_args: &[OsString], deadline: Deadline) -> Answer {
     match ssh::effective_config(ssh, ssh_args, deadline) {
-        Ok(settings) => Answer::Settings(settings),
+        Ok(settings) => Answer::Settings(String::from_utf8_lossy(&settings).into_owned()),
         // ssh -G cut off at the deadline is an error like a refusal: the clock tells them apart.
         Err(_) if deadline.has_passed() => Answer::NotChecked,
         Err(error) => Answer::Rejected(error),

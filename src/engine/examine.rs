@@ -16,6 +16,7 @@ use crate::socket::classify;
 use crate::socket::report::{Reason, SocketReport, State};
 use crate::state::Record;
 use crate::support::deadline::Deadline;
+use crate::support::text::Name;
 
 /// What a check found, and what `--fix` did about it.
 pub struct Examined {
@@ -88,8 +89,8 @@ struct Destination {
     resolved: bool,
     control_master: Option<String>,
     alive_interval: Option<Duration>,
-    destination: Option<String>,
-    alias: Option<String>,
+    destination: Option<Name>,
+    alias: Option<Name>,
 }
 
 impl Destination {
@@ -133,7 +134,7 @@ impl Destination {
             return (named(report), None);
         };
         if self.resolved {
-            record.record_resolved(path, self.destination.as_deref(), self.alias.as_deref());
+            record.record_resolved(path, self.destination.as_ref(), self.alias.as_ref());
         }
         let (mut report, client) = classify::classify_active(path, deadline);
         if report.state == State::Absent && self.control_master.as_deref() == Some("false") {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::openssh::args::SshOptions;
 use crate::openssh::local_user::LocalUser;
 use crate::openssh::ssh_config::{ConfigScan, Directive};
+use crate::support::text::Name;
 
 /// What `ssh -G` says about a command line.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,9 +29,9 @@ pub struct Resolved {
     /// `false`, `true`, `auto`, `ask` or `autoask`.
     pub control_master: String,
     /// The host name as typed (after `Host` canonicalisation), e.g. `myserver`.
-    pub alias: Option<String>,
+    pub alias: Option<Name>,
     /// `user@hostname:port`.
-    pub destination: Option<String>,
+    pub destination: Option<Name>,
     /// ServerAliveInterval in seconds, when set (remembered answers from before it was
     /// read have none).
     #[serde(default)]

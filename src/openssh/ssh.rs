@@ -17,6 +17,7 @@ use crate::openssh::resolve_cache::{self, Answers, Resolved};
 use crate::platform;
 use crate::support::deadline::Deadline;
 use crate::support::text;
+use crate::support::text::Name;
 
 /// The `ssh` on PATH that is not muxguard itself (a user may link muxguard in as `ssh`).
 pub fn find_real_ssh() -> Result<PathBuf> {
@@ -60,7 +61,8 @@ pub fn resolve(
     // `ssh -G` prints the host as typed from OpenSSH 9.x on; 8.9's prints none, so it is read
     // from the command line as ssh reads it.
     if answer.alias.is_none() {
-        answer.alias = SshOptions::parse(ssh_args).and_then(|options| options.destination_host());
+        let host = SshOptions::parse(ssh_args).and_then(|options| options.destination_host());
+        answer.alias = host.map(Name::from);
     }
     if let Some((args, fingerprint)) = &remembered {
         answers.remember(args, fingerprint, &answer);
@@ -68,12 +70,13 @@ pub fn resolve(
     Ok(answer)
 }
 
-/// All of `ssh -G`'s output: one `keyword value` line per setting, keywords in lower case.
+/// All of `ssh -G`'s output: one `keyword value` line per setting, keywords in lower case,
+/// values as ssh printed them (a host, a path: bytes, not always UTF-8).
 pub fn effective_config<S: AsRef<OsStr>>(
     ssh: &Path,
     ssh_args: &[S],
     deadline: Deadline,
-) -> Result<String> {
+) -> Result<Vec<u8>> {
     let mut command = Command::new(ssh);
     command
         .arg("-G")
@@ -115,31 +118,34 @@ pub fn effective_config<S: AsRef<OsStr>>(
             "ssh rejected `{shown}`: {reason}"
         )));
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    Ok(output.stdout)
 }
 
-fn parse_resolved(config: &str) -> Resolved {
+fn parse_resolved(config: &[u8]) -> Resolved {
     let mut resolved = Resolved::default();
-    let (mut user, mut hostname, mut port) = (None, None, None);
-    for line in config.lines() {
-        let Some((key, value)) = line.split_once(' ') else {
+    let (mut user, mut hostname, mut port): (Option<&[u8]>, _, _) = (None, None, None);
+    for line in config.split(|&byte| byte == b'\n') {
+        let Some(space) = line.iter().position(|&byte| byte == b' ') else {
             continue;
         };
+        let (key, value) = (&line[..space], &line[space + 1..]);
+        let text = || String::from_utf8_lossy(value);
         match key {
-            "controlpath" => resolved.control_path = Some(PathBuf::from(value)),
-            "controlmaster" => resolved.control_master = value.to_string(),
-            "host" => resolved.alias = Some(value.to_string()),
-            "user" => user = Some(value),
-            "hostname" => hostname = Some(value),
-            "port" => port = Some(value),
-            "serveraliveinterval" => {
-                resolved.server_alive_interval = value.parse().ok().filter(|&s: &u64| s > 0)
+            b"controlpath" => resolved.control_path = Some(PathBuf::from(OsStr::from_bytes(value))),
+            b"controlmaster" => resolved.control_master = text().into_owned(),
+            b"host" => resolved.alias = Some(Name::from(value)),
+            b"user" => user = Some(value),
+            b"hostname" => hostname = Some(value),
+            b"port" => port = Some(value),
+            b"serveraliveinterval" => {
+                resolved.server_alive_interval = text().parse().ok().filter(|&s: &u64| s > 0)
             }
             _ => {}
         }
     }
     if let (Some(user), Some(hostname), Some(port)) = (user, hostname, port) {
-        resolved.destination = Some(format!("{user}@{hostname}:{port}"));
+        let destination = [user, b"@", hostname, b":", port].concat();
+        resolved.destination = Some(Name::from(&destination[..]));
     }
     resolved
 }
@@ -255,20 +261,32 @@ mod tests {
     #[test]
     fn parses_ssh_g_output() {
         let resolved = parse_resolved(
-            "host web\nuser bob\nhostname 10.0.0.5\nport 2222\ncontrolmaster auto\n\
+            b"host web\nuser bob\nhostname 10.0.0.5\nport 2222\ncontrolmaster auto\n\
              controlpath /home/bob/.ssh/cm-bob@10.0.0.5:2222\ncontrolpersist 600\n",
         );
-        assert_eq!(resolved.alias.as_deref(), Some("web"));
-        assert_eq!(resolved.destination.as_deref(), Some("bob@10.0.0.5:2222"));
+        assert_eq!(resolved.alias, Some(Name::from("web")));
+        assert_eq!(resolved.destination, Some(Name::from("bob@10.0.0.5:2222")));
         assert_eq!(resolved.control_master, "auto");
         assert_eq!(
             resolved.control_path,
             Some(PathBuf::from("/home/bob/.ssh/cm-bob@10.0.0.5:2222"))
         );
         assert_eq!(
-            parse_resolved("host x\ncontrolmaster false\n").control_path,
+            parse_resolved(b"host x\ncontrolmaster false\n").control_path,
             None
         );
+    }
+
+    /// ssh takes any bytes for a host, and prints them back as they are: kept, not replaced.
+    #[test]
+    fn answers_that_are_not_utf8_keep_their_bytes() {
+        let resolved = parse_resolved(
+            b"host \xff\xfe\nuser root\nhostname \xff\xfe\nport 22\ncontrolpath /tmp/cm-\xff\n",
+        );
+        assert_eq!(resolved.alias.unwrap().shown(), "\\xff\\xfe");
+        assert_eq!(resolved.destination.unwrap().shown(), "root@\\xff\\xfe:22");
+        let path = resolved.control_path.unwrap();
+        assert_eq!(path.as_os_str().as_bytes(), b"/tmp/cm-\xff");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::platform::Link;
 use crate::repair::{Action, Repair};
 use crate::socket::report::{Found, Outcome, ProbeDecision, Reason, SocketReport, State};
+use crate::support::text::Name;
 
 pub const JSON_SCHEMA: u32 = 1;
 
@@ -21,8 +22,8 @@ pub struct SocketJson<'a> {
     state: State,
     reason: Reason,
     pid: Option<i32>,
-    destination: Option<&'a str>,
-    alias: Option<&'a str>,
+    destination: Option<&'a Name>,
+    alias: Option<&'a Name>,
     /// Where discovery found it (`status`, `clean`, `reset --all`).
     #[serde(skip_serializing_if = "Option::is_none")]
     found: Option<Found>,
@@ -60,8 +61,8 @@ impl<'a> SocketJson<'a> {
             state: socket.state,
             reason: socket.reason,
             pid: socket.pid,
-            destination: socket.destination.as_deref(),
-            alias: socket.alias.as_deref(),
+            destination: socket.destination.as_ref(),
+            alias: socket.alias.as_ref(),
             found: socket.found,
             age_s: socket.age_s,
             detail: Cow::Borrowed(&socket.detail),

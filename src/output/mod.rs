@@ -106,9 +106,9 @@ pub fn detail<'a>(socket: &'a SocketReport, repair: Option<&Repair>) -> Cow<'a, 
 pub fn destination(report: &SocketReport) -> String {
     match (&report.alias, &report.destination, &report.link) {
         (Some(alias), Some(destination), _) => {
-            format!("{} ({})", escape(alias), escape(destination))
+            format!("{} ({})", alias.shown(), destination.shown())
         }
-        (Some(known), None, _) | (None, Some(known), _) => escape(known).into_owned(),
+        (Some(known), None, _) | (None, Some(known), _) => known.shown().into_owned(),
         (None, None, Some(Link::Tcp(tcp))) => tcp.peer.to_string(),
         (None, None, _) => "-".into(),
     }

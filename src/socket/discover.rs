@@ -14,12 +14,13 @@ use crate::openssh::ssh_config;
 use crate::openssh::template::Template;
 use crate::socket::listeners::master_path_of;
 use crate::socket::report::{Found, SocketReport};
+use crate::support::text::Name;
 
 /// A path that may be a control socket, with what is known of its destination.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    pub destination: Option<String>,
-    pub alias: Option<String>,
+    pub destination: Option<Name>,
+    pub alias: Option<Name>,
     pub found: Found,
     /// Report it only if it is a socket: it was found by a pattern that ordinary files match
     /// too, or in a directory that holds nothing else of interest.
@@ -84,8 +85,8 @@ pub fn discover(
                 found.insert(
                     path,
                     Candidate {
-                        destination: parts.destination,
-                        alias: parts.alias,
+                        destination: parts.destination.map(Name::from),
+                        alias: parts.alias.map(Name::from),
                         found: Found::Config,
                         sockets_only: !template.is_specific(),
                     },

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::platform::Link;
 use crate::socket::fsentry::FileInfo;
+use crate::support::text::Name;
 
 /// A control socket's state: the contract's closed set (CONTRACT.md), each with its meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -279,8 +280,8 @@ pub struct SocketReport {
     pub reason: Reason,
     /// The master process (or the listener's, when it is not a master).
     pub pid: Option<i32>,
-    pub destination: Option<String>,
-    pub alias: Option<String>,
+    pub destination: Option<Name>,
+    pub alias: Option<Name>,
     /// Where discovery found it.
     pub found: Option<Found>,
     pub age_s: Option<u64>,
@@ -333,7 +334,7 @@ impl SocketReport {
 
     /// The same socket, with the destination and the name the user knows it by: attached
     /// where they are learnt (discovery, `ssh -G`), and kept through every later look.
-    pub fn named(self, destination: Option<String>, alias: Option<String>) -> Self {
+    pub fn named(self, destination: Option<Name>, alias: Option<Name>) -> Self {
         SocketReport {
             destination,
             alias,

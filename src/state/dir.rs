@@ -400,7 +400,7 @@ mod tests {
                     let dir = StateDir::walk(&base, &["muxguard"], true).unwrap();
                     dir.update(|state| {
                         let seen = Seen {
-                            destination: Some(format!("u@h{i}:22")),
+                            destination: Some(format!("u@h{i}:22").into()),
                             alias: None,
                             seen: now(),
                             by_process: false,

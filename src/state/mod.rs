@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::netstate::Snapshot;
 use crate::openssh::resolve_cache::{Answers, Resolved};
+use crate::support::text::Name;
 
 mod dir;
 mod lock;
@@ -76,8 +77,8 @@ struct RememberedAnswer {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
-    pub destination: Option<String>,
-    pub alias: Option<String>,
+    pub destination: Option<Name>,
+    pub alias: Option<Name>,
     /// Unix time of the last `check` that resolved this path, or of the first look that saw
     /// a master listen on it.
     pub seen: u64,
@@ -217,10 +218,12 @@ impl Record {
 
     /// Records that `check` resolved `path` for this destination, unless the state has it
     /// already.
-    pub fn record_resolved(&self, path: &Path, destination: Option<&str>, alias: Option<&str>) {
+    /// A name that is not UTF-8 is not kept: the file would hold U+FFFD in its place.
+    pub fn record_resolved(&self, path: &Path, destination: Option<&Name>, alias: Option<&Name>) {
+        let kept = |name: Option<&Name>| name.filter(|name| name.is_text()).cloned();
         let seen = Seen {
-            destination: destination.map(str::to_string),
-            alias: alias.map(str::to_string),
+            destination: kept(destination),
+            alias: kept(alias),
             seen: now(),
             by_process: false,
         };

@@ -165,6 +165,36 @@ fn ssh_gets_every_argument_unchanged_even_when_it_is_not_text() {
     assert_eq!(run.json()["pid"], master.pid);
 }
 
+/// A destination that is not UTF-8 (ssh takes any bytes, and `ssh -G` prints them back) is
+/// named with `\xNN` escapes in text output and with U+FFFD in JSON: never a U+FFFD in text,
+/// where it would stand for a byte that is not there.
+#[test]
+fn a_destination_that_is_not_text_is_named_with_escapes() {
+    let env = TestEnv::new();
+    let host = || OsString::from_vec(b"odd-\xff\xfe".to_vec());
+    let mut command = env.muxguard();
+    command
+        .arg("check")
+        .args(&env.ssh_args("alpha")[..2])
+        .arg(host());
+    let text = run(command);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains("odd-\\xff\\xfe"), "{}", text.stdout);
+    assert!(!text.stdout.contains('\u{fffd}'), "{}", text.stdout);
+    let mut command = env.muxguard();
+    command
+        .args(["check", "--json"])
+        .args(&env.ssh_args("alpha")[..2])
+        .arg(host());
+    let json = run(command);
+    assert_eq!(
+        json.json()["alias"],
+        "odd-\u{fffd}\u{fffd}",
+        "{}",
+        json.stdout
+    );
+}
+
 #[test]
 fn ssh_runs_even_when_muxguard_refuses_its_own_settings() {
     let env = TestEnv::new();

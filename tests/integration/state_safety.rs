@@ -177,11 +177,46 @@ fn a_home_that_does_not_exist_is_not_created() {
             .env_remove("XDG_STATE_HOME");
     });
     assert!(!missing.exists(), "HOME was created");
+}
 
+/// A missing XDG_STATE_HOME is created, mode 0700, as the XDG base directory spec asks, and the
+/// state is kept there; but not below a directory of another user's.
+#[test]
+fn a_state_home_that_does_not_exist_is_created() {
+    let env = TestEnv::new();
+    let state_home = env.root.join("nonexistent/state");
     check(&env, |command| {
-        command.env("XDG_STATE_HOME", missing.join("state"));
+        command.env("XDG_STATE_HOME", &state_home);
     });
-    assert!(!missing.exists(), "XDG_STATE_HOME was created");
+    for made in [
+        "nonexistent",
+        "nonexistent/state",
+        "nonexistent/state/muxguard",
+    ] {
+        let mode = fs::metadata(env.root.join(made))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o700, "{made}");
+    }
+    let state = read_state(&state_home.join("muxguard"));
+    assert!(
+        state["sockets"].as_object().is_some_and(
+            |sockets| sockets.contains_key(env.control_path("alpha").to_str().unwrap())
+        ),
+        "{state}"
+    );
+
+    let theirs = env.root.join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    check(&env, |command| {
+        command.env("XDG_STATE_HOME", theirs.join("state"));
+    });
+    assert!(
+        names_in(&theirs).is_empty(),
+        "made below another user's directory"
+    );
 }
 
 #[test]

@@ -450,6 +450,24 @@ fn one_watcher_per_user_and_signals_end_it_at_once() {
     assert_eq!(last["signal"], "SIGINT", "{last}");
 }
 
+/// With XDG_STATE_HOME set to a directory that does not exist yet, the first watcher makes it
+/// and holds its lock there: a second one refuses.
+#[test]
+fn a_missing_state_home_still_keeps_one_watcher() {
+    let env = TestEnv::new();
+    let state_home = env.root.join("no/state/yet");
+    let settings = [("XDG_STATE_HOME", state_home.to_str().unwrap())];
+    let mut first = Watcher::start(&env, None, &settings, &[]);
+    first.said("watching", Duration::from_secs(5));
+    let mut second = env.muxguard();
+    second.env("XDG_STATE_HOME", &state_home).arg("watch");
+    let refused = output_within(&mut second, Duration::from_secs(5));
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(state_home.join("muxguard/watch.lock").is_file());
+    let status = first.signal_and_wait(Signal::SIGTERM, Duration::from_millis(500));
+    assert_eq!(status.code(), Some(0));
+}
+
 #[test]
 fn bad_settings_and_outputs_end_it_in_one_line() {
     let env = TestEnv::new();
