@@ -1,4 +1,6 @@
-//! One module per subcommand.
+//! One thin module per subcommand: it turns the parsed arguments into calls of the engine (or
+//! of openssh, for doctor) and prints the result through output. No command calls another's
+//! internals.
 
 pub mod check;
 pub mod clean;

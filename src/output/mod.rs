@@ -1,4 +1,6 @@
-//! How results are shown: JSON for scripts, aligned text (coloured on a terminal) for people.
+//! How results are shown: JSON for scripts (`json`), aligned text, coloured on a terminal, for
+//! people (`table` and the helpers here), and the one place a failed write becomes an error.
+//! Uses socket's and repair's types; text from outside goes through support::text.
 
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};

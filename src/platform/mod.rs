@@ -1,5 +1,6 @@
 //! Everything that differs between operating systems, behind one set of names: above this
-//! folder no code asks which system it runs on.
+//! folder no code asks which system it runs on. Uses support only; `process` holds the types
+//! of what it tells of a process.
 //!
 //! What crosses the seam:
 //! - `listeners()`: which Unix socket paths something listens on, read passively (a connection

@@ -1,5 +1,6 @@
-//! Repairing one broken socket so that the next ssh builds a fresh master: shared by
-//! `check --fix`, `clean` and `reset`.
+//! Repairing one broken socket so that the next ssh builds a fresh master (removing a stale
+//! file, ending a master by its process: `master`), shared by `check --fix`, `clean`, `reset`
+//! and `watch`. Uses socket, openssh's mux client and platform.
 
 pub mod master;
 

@@ -115,53 +115,96 @@ impl State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
-    /// live: the master answered the mux protocol's alive check.
     Answered,
-    /// live: an ssh process of yours listens on it, running (seen without connecting).
     Listening,
-    /// live: a round trip through the master to its server completed.
     RoundTrip,
-    /// live: not looked into, on a system without a passive table of listeners.
     NotExamined,
-    /// stale: nothing listens on it (a connect is refused).
     NoListener,
-    /// hung: the master process is stopped.
     MasterStopped,
-    /// hung: the listener accepted but gave no mux answer before the deadline.
     NoMuxAnswer,
-    /// hung: the listener's accept queue is full.
     AcceptQueueFull,
-    /// unreachable: the master answered, but no round trip to the server completed in time.
     ProbeTimeout,
-    /// foreign: a socket of another user's.
     OtherOwner,
-    /// foreign: a symlink (never followed).
     Symlink,
-    /// foreign: a regular file, a directory or another kind of file.
     NotASocket,
-    /// foreign: the path cannot be inspected.
     CannotInspect,
-    /// foreign: a process that is not ssh listens on it.
     NotSsh,
-    /// foreign: something listens on it, but no process of yours.
     NoSshOfYours,
-    /// foreign: the listener does not speak the mux protocol (or not as a master does).
     NotMux,
-    /// foreign: connecting to it fails in some other way.
     CannotConnect,
-    /// orphan: the master runs on, but its socket file was deleted.
     SocketDeleted,
-    /// orphan: the master runs on, but another file took its socket's place.
     SocketReplaced,
-    /// absent: nothing at the path.
     NothingThere,
-    /// disabled: ControlPath none.
     ControlPathNone,
-    /// disabled: ControlMaster no, and no master runs.
     ControlMasterNo,
 }
 
 impl Reason {
+    pub const ALL: [Reason; 22] = [
+        Reason::Answered,
+        Reason::Listening,
+        Reason::RoundTrip,
+        Reason::NotExamined,
+        Reason::NoListener,
+        Reason::MasterStopped,
+        Reason::NoMuxAnswer,
+        Reason::AcceptQueueFull,
+        Reason::ProbeTimeout,
+        Reason::OtherOwner,
+        Reason::Symlink,
+        Reason::NotASocket,
+        Reason::CannotInspect,
+        Reason::NotSsh,
+        Reason::NoSshOfYours,
+        Reason::NotMux,
+        Reason::CannotConnect,
+        Reason::SocketDeleted,
+        Reason::SocketReplaced,
+        Reason::NothingThere,
+        Reason::ControlPathNone,
+        Reason::ControlMasterNo,
+    ];
+
+    /// What it means: written here, and the reference's table is held to it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Reason::Answered => "the master answered the mux protocol's alive check (`check`)",
+            Reason::Listening => {
+                "a running ssh process of yours listens on it, seen without connecting (`status`, `clean`)"
+            }
+            Reason::RoundTrip => "probed: a round trip through the master to its server completed",
+            Reason::NotExamined => {
+                "not looked into: this system has no passive table of listeners (the BSDs)"
+            }
+            Reason::NoListener => "nothing listens on it: a connect is refused",
+            Reason::MasterStopped => "the master process is stopped (SIGSTOP, Ctrl-Z)",
+            Reason::NoMuxAnswer => {
+                "an ssh of yours listens on it but gave no mux answer before the deadline"
+            }
+            Reason::AcceptQueueFull => "its listener has stopped accepting connections",
+            Reason::ProbeTimeout => {
+                "the master answered, but no round trip to its server completed in time"
+            }
+            Reason::OtherOwner => "a socket of another user's",
+            Reason::Symlink => "a symlink, never followed",
+            Reason::NotASocket => "a regular file, a directory or another kind of file",
+            Reason::CannotInspect => {
+                "the path cannot be looked at (a name too long, no permission)"
+            }
+            Reason::NotSsh => "a process that is not ssh listens on it",
+            Reason::NoSshOfYours => "something listens on it, but no process of yours",
+            Reason::NotMux => "the listener does not speak the mux protocol as a master does",
+            Reason::CannotConnect => "connecting to it fails in another way",
+            Reason::SocketDeleted => "the master runs on, but its socket file was deleted",
+            Reason::SocketReplaced => {
+                "the master runs on, but another file took its socket's place"
+            }
+            Reason::NothingThere => "nothing at the path",
+            Reason::ControlPathNone => "`ControlPath none`",
+            Reason::ControlMasterNo => "`ControlMaster no`, and no master runs",
+        }
+    }
+
     /// The state this reason is a reason for.
     pub fn state(self) -> State {
         match self {
@@ -191,22 +234,43 @@ impl Reason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// The stale socket file was removed.
     Removed,
-    /// It was gone before the repair got to it.
     AlreadyGone,
-    /// A new socket had taken its place: that one was left alone.
     ReplacedLeftAlone,
-    /// The master stopped listening and removed its socket; it exits when its sessions end.
     StoppedListening,
-    /// The master exited when asked (TERMINATE, or SIGTERM).
     Ended,
-    /// The master was killed (SIGKILL).
     Killed,
-    /// Not the user's own control socket: never touched.
     NotTouched,
-    /// The repair was tried and could not be done (`detail` says why).
     Failed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Removed,
+        Outcome::AlreadyGone,
+        Outcome::ReplacedLeftAlone,
+        Outcome::StoppedListening,
+        Outcome::Ended,
+        Outcome::Killed,
+        Outcome::NotTouched,
+        Outcome::Failed,
+    ];
+
+    /// What it means: written here, and the reference's table is held to it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Outcome::Removed => "the stale socket file was removed",
+            Outcome::AlreadyGone => "it was gone before the repair got to it",
+            Outcome::ReplacedLeftAlone => "a new socket had taken its place, and was left alone",
+            Outcome::StoppedListening => {
+                "the master stopped listening and removed its socket; it exits when its sessions end"
+            }
+            Outcome::Ended => "the master exited when asked, or at SIGTERM",
+            Outcome::Killed => "the master was killed (SIGKILL)",
+            Outcome::NotTouched => "not your own control socket: never touched",
+            Outcome::Failed => "the repair could not be done (`detail` says why)",
+        }
+    }
 }
 
 /// Why a live master's link was proved with a round trip, or why that was not needed: a closed
@@ -214,32 +278,63 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeDecision {
-    /// Asked for: `--probe`, or `MUXGUARD_PROBE=always`.
     Asked,
-    /// The kernel shows data to the server unacknowledged and retransmitted, or the
-    /// connection closing.
     LinkTrouble,
-    /// The machine was suspended since the master was last seen working.
     Suspended,
-    /// The machine's network changed since then.
     NetworkChanged,
-    /// The server has been silent for longer than `MUXGUARD_PROBE_AFTER`.
     ServerSilent,
-    /// Where the kernel tells nothing (a ProxyCommand): not seen working for 10 minutes.
     LongIdle,
-    /// Where the kernel tells nothing: never seen working, and not young.
     NeverSeenWorking,
-    /// Not probed: the kernel shows the server spoke recently, and nothing else is in doubt.
     ServerHeard,
-    /// Not probed: seen working lately (where the kernel tells nothing).
     SeenWorking,
-    /// Not probed: made a moment ago (where the kernel tells nothing).
     Young,
-    /// Not probed: with ControlMaster ask, the master would ask the user to confirm.
     WouldAsk,
 }
 
 impl ProbeDecision {
+    pub const ALL: [ProbeDecision; 11] = [
+        ProbeDecision::Asked,
+        ProbeDecision::LinkTrouble,
+        ProbeDecision::Suspended,
+        ProbeDecision::NetworkChanged,
+        ProbeDecision::ServerSilent,
+        ProbeDecision::LongIdle,
+        ProbeDecision::NeverSeenWorking,
+        ProbeDecision::ServerHeard,
+        ProbeDecision::SeenWorking,
+        ProbeDecision::Young,
+        ProbeDecision::WouldAsk,
+    ];
+
+    /// What it means: written here, and the reference's table is held to it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ProbeDecision::Asked => {
+                "`--probe`, or `MUXGUARD_PROBE=always` (also `status --probe`, `clean --probe`)"
+            }
+            ProbeDecision::LinkTrouble => {
+                "the kernel shows data to the server unacknowledged and retransmitted, or the connection closing"
+            }
+            ProbeDecision::Suspended => {
+                "the machine was suspended since the master was last seen working"
+            }
+            ProbeDecision::NetworkChanged => "the network changed since then",
+            ProbeDecision::ServerSilent => {
+                "the server has sent nothing for longer than `MUXGUARD_PROBE_AFTER`"
+            }
+            ProbeDecision::LongIdle => "(no connection in view) not seen working for 10 minutes",
+            ProbeDecision::NeverSeenWorking => {
+                "(no connection in view) never seen working, and not young"
+            }
+            ProbeDecision::ServerHeard => {
+                "the kernel shows the server spoke within `MUXGUARD_PROBE_AFTER`, and nothing else is in doubt"
+            }
+            ProbeDecision::SeenWorking => "(no connection in view) seen working lately",
+            ProbeDecision::Young => "(no connection in view) made under a minute ago",
+            ProbeDecision::WouldAsk => "`ControlMaster ask`: the master would ask you to confirm",
+        }
+    }
+
     /// Whether it calls for a round trip.
     pub fn probes(self) -> bool {
         !matches!(
@@ -257,17 +352,32 @@ impl ProbeDecision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Found {
-    /// A ControlPath of the ssh config names it.
     Config,
-    /// In Ansible's `~/.ansible/cp`.
     Ansible,
-    /// In a directory named with `--dir`.
     Dir,
-    /// A path an earlier `check` resolved.
     Resolved,
-    /// An ssh process of the user's listens on it (or did, and it is remembered): a
-    /// ControlPath given on ssh's command line (Emacs TRAMP, git-annex, scripts).
     Process,
+}
+
+impl Found {
+    pub const ALL: [Found; 5] = [
+        Found::Config,
+        Found::Ansible,
+        Found::Dir,
+        Found::Resolved,
+        Found::Process,
+    ];
+
+    /// What it means: written here, and the reference's table is held to it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Found::Config => "a ControlPath of the ssh config names it",
+            Found::Ansible => "`~/.ansible/cp`",
+            Found::Dir => "a `--dir DIR`",
+            Found::Resolved => "a path an earlier `check` resolved",
+            Found::Process => "an ssh process of yours listens on it, or did (remembered)",
+        }
+    }
 }
 
 /// What classification found about one socket: its state and why, the evidence for it, and
@@ -365,41 +475,10 @@ impl SocketReport {
 mod tests {
     use super::*;
 
-    const REASONS: [Reason; 22] = [
-        Reason::Answered,
-        Reason::Listening,
-        Reason::RoundTrip,
-        Reason::NotExamined,
-        Reason::NoListener,
-        Reason::MasterStopped,
-        Reason::NoMuxAnswer,
-        Reason::AcceptQueueFull,
-        Reason::ProbeTimeout,
-        Reason::OtherOwner,
-        Reason::Symlink,
-        Reason::NotASocket,
-        Reason::CannotInspect,
-        Reason::NotSsh,
-        Reason::NoSshOfYours,
-        Reason::NotMux,
-        Reason::CannotConnect,
-        Reason::SocketDeleted,
-        Reason::SocketReplaced,
-        Reason::NothingThere,
-        Reason::ControlPathNone,
-        Reason::ControlMasterNo,
-    ];
-
-    const OUTCOMES: [Outcome; 8] = [
-        Outcome::Removed,
-        Outcome::AlreadyGone,
-        Outcome::ReplacedLeftAlone,
-        Outcome::StoppedListening,
-        Outcome::Ended,
-        Outcome::Killed,
-        Outcome::NotTouched,
-        Outcome::Failed,
-    ];
+    /// A meaning as the README's table reader gives it: code quotes taken off its ends.
+    fn cell(meaning: &str) -> String {
+        meaning.trim_matches('`').to_string()
+    }
 
     /// A code as JSON shows it.
     fn code(value: impl Serialize) -> String {
@@ -424,7 +503,7 @@ mod tests {
     fn the_readme_gives_every_state_its_meaning() {
         let documented: Vec<Vec<String>> = State::ALL
             .iter()
-            .map(|&state| vec![state.as_str().to_string(), state.meaning().to_string()])
+            .map(|&state| vec![state.as_str().to_string(), cell(state.meaning())])
             .collect();
         let rows: Vec<Vec<String>> = crate::readme::table("### States")
             .into_iter()
@@ -437,60 +516,49 @@ mod tests {
     /// reason with its state), and nothing else is.
     #[test]
     fn the_readme_lists_every_reason_with_its_state() {
-        let documented: Vec<Vec<String>> = REASONS
+        let documented: Vec<Vec<String>> = Reason::ALL
             .iter()
-            .map(|&reason| vec![code(reason), reason.state().as_str().to_string()])
+            .map(|&reason| {
+                let state = reason.state().as_str().to_string();
+                vec![code(reason), state, cell(reason.meaning())]
+            })
             .collect();
-        assert_eq!(readme_table("#### Reasons", 2), documented);
+        assert_eq!(readme_table("#### Reasons", 3), documented);
     }
-
-    const PROBE_DECISIONS: [ProbeDecision; 11] = [
-        ProbeDecision::Asked,
-        ProbeDecision::LinkTrouble,
-        ProbeDecision::Suspended,
-        ProbeDecision::NetworkChanged,
-        ProbeDecision::ServerSilent,
-        ProbeDecision::LongIdle,
-        ProbeDecision::NeverSeenWorking,
-        ProbeDecision::ServerHeard,
-        ProbeDecision::SeenWorking,
-        ProbeDecision::Young,
-        ProbeDecision::WouldAsk,
-    ];
 
     #[test]
     fn the_readme_lists_every_probe_decision_and_whether_it_probes() {
-        let documented: Vec<Vec<String>> = PROBE_DECISIONS
+        let documented: Vec<Vec<String>> = ProbeDecision::ALL
             .iter()
             .map(|&decision| {
                 let probes = if decision.probes() { "yes" } else { "no" };
-                vec![code(decision), probes.to_string()]
+                vec![
+                    code(decision),
+                    probes.to_string(),
+                    cell(decision.meaning()),
+                ]
             })
             .collect();
         let heading = "### Dead links: `--probe` and `MUXGUARD_PROBE`";
-        assert_eq!(readme_table(heading, 2), documented);
+        assert_eq!(readme_table(heading, 3), documented);
     }
 
     #[test]
     fn the_readme_lists_every_place_a_socket_is_found() {
-        let places = [
-            Found::Config,
-            Found::Ansible,
-            Found::Dir,
-            Found::Resolved,
-            Found::Process,
-        ];
-        let documented: Vec<Vec<String>> = places.iter().map(|&found| vec![code(found)]).collect();
+        let documented: Vec<Vec<String>> = Found::ALL
+            .iter()
+            .map(|&found| vec![code(found), cell(found.meaning())])
+            .collect();
         let heading = "### `muxguard status [--probe] [--json] [-F FILE] [--dir DIR]...`";
-        assert_eq!(readme_table(heading, 1), documented);
+        assert_eq!(readme_table(heading, 2), documented);
     }
 
     #[test]
     fn the_readme_lists_every_outcome() {
-        let documented: Vec<Vec<String>> = OUTCOMES
+        let documented: Vec<Vec<String>> = Outcome::ALL
             .iter()
-            .map(|&outcome| vec![code(outcome)])
+            .map(|&outcome| vec![code(outcome), cell(outcome.meaning())])
             .collect();
-        assert_eq!(readme_table("#### Outcomes", 1), documented);
+        assert_eq!(readme_table("#### Outcomes", 2), documented);
     }
 }
