@@ -44,13 +44,12 @@ fn pages() -> &'static [(String, String)] {
 /// be the same block in each.
 fn after_marker(name: &str) -> &'static str {
     let marker = format!("<!-- readme-test: {name} -->");
-    let found: Vec<(&str, &'static str)> = pages()
-        .iter()
-        .flat_map(|(page, text)| {
-            text.match_indices(&marker)
-                .map(move |(at, _)| (page.as_str(), &text[at + marker.len()..]))
-        })
-        .collect();
+    let mut found: Vec<(&str, &'static str)> = Vec::new();
+    for (page, text) in pages() {
+        for (at, _) in text.match_indices(&marker) {
+            found.push((page, &text[at + marker.len()..]));
+        }
+    }
     let (_, first) = *found
         .first()
         .unwrap_or_else(|| panic!("neither README.md nor docs/ has {marker}"));
