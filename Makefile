@@ -133,7 +133,7 @@ install-files:
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 		$(DESTDIR)$(PREFIX)/$(ZSH_FUNCTIONS) \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
-		$(DESTDIR)$(PREFIX)/share/muxguard/conf.d $(DESTDIR)$(PREFIX)/share/doc/muxguard \
+		$(DESTDIR)$(PREFIX)/share/muxguard/conf.d $(DESTDIR)$(PREFIX)/share/doc/muxguard/docs \
 		$(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS) $(DESTDIR)$(PREFIX)/$(LAUNCHD_AGENTS)
 	install -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/muxguard
 	ln -sf muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
@@ -143,7 +143,8 @@ install-files:
 	install -m 644 completions/muxguard.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muxguard.fish
 	install -m 644 shell/muxguard.bash shell/muxguard.zsh shell/muxguard.fish muxguard.plugin.zsh $(DESTDIR)$(PREFIX)/share/muxguard/
 	install -m 644 conf.d/muxguard.fish $(DESTDIR)$(PREFIX)/share/muxguard/conf.d/
-	install -m 644 README.md LICENSE docs/*.md $(DESTDIR)$(PREFIX)/share/doc/muxguard/
+	install -m 644 README.md LICENSE $(DESTDIR)$(PREFIX)/share/doc/muxguard/
+	install -m 644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/muxguard/docs/
 	bindir=$(SYSTEMD_BINDIR); sed "s|@BINDIR@|$$bindir|g" packaging/muxguard-watch.service \
 		> $(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS)/muxguard-watch.service
 	chmod 644 $(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS)/muxguard-watch.service

@@ -8,10 +8,16 @@ pub const DOCS: [(&str, &str); 11] = [
     ("docs/shells.md", include_str!("../docs/shells.md")),
     ("docs/watch.md", include_str!("../docs/watch.md")),
     ("docs/prompt.md", include_str!("../docs/prompt.md")),
-    ("docs/troubleshooting.md", include_str!("../docs/troubleshooting.md")),
+    (
+        "docs/troubleshooting.md",
+        include_str!("../docs/troubleshooting.md"),
+    ),
     ("docs/reference.md", include_str!("../docs/reference.md")),
     ("docs/limits.md", include_str!("../docs/limits.md")),
-    ("docs/openssh-versions.md", include_str!("../docs/openssh-versions.md")),
+    (
+        "docs/openssh-versions.md",
+        include_str!("../docs/openssh-versions.md"),
+    ),
     ("docs/testing.md", include_str!("../docs/testing.md")),
     ("docs/benchmarks.md", include_str!("../docs/benchmarks.md")),
 ];
@@ -127,8 +133,15 @@ mod tests {
         pages.sort();
         let mut listed: Vec<String> = DOCS.iter().map(|(path, _)| path.to_string()).collect();
         listed.sort();
-        assert_eq!(listed, pages, "DOCS lists the README and every page of docs/");
+        assert_eq!(
+            listed, pages,
+            "DOCS lists the README and every page of docs/"
+        );
         let joined: Vec<&str> = DOCS.iter().map(|(_, text)| *text).collect();
-        assert_eq!(README, joined.join("\n"), "README is the pages of DOCS, in order");
+        assert_eq!(
+            README,
+            joined.join("\n"),
+            "README is the pages of DOCS, in order"
+        );
     }
 }

@@ -333,7 +333,10 @@ fn the_readme_sets_up_with_the_install_line_then_make_test() {
     let test = README
         .find("```sh\nmake test\n```")
         .expect("the README has `make test` as a block of its own");
-    assert!(install < test, "the README's install line comes before make test");
+    assert!(
+        install < test,
+        "the README's install line comes before make test"
+    );
     assert!(
         README.contains("<!-- readme-test: archive -->"),
         "the README has the archive line tests/test-dist runs"
@@ -366,8 +369,9 @@ fn installed_layout() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec();
-    let docs = pages().iter().filter_map(|(page, _)| page.strip_prefix("docs/"));
-    files.extend(docs.map(|name| format!("share/doc/muxguard/{name}")));
+    // docs/ beside the README, as in the clone, so that the links between them hold.
+    let docs = pages().iter().filter(|(page, _)| page.starts_with("docs/"));
+    files.extend(docs.map(|(page, _)| format!("share/doc/muxguard/{page}")));
     let mut pages: Vec<String> = fs::read_dir(repo().join("man"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
