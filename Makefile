@@ -133,17 +133,18 @@ install-files:
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 		$(DESTDIR)$(PREFIX)/$(ZSH_FUNCTIONS) \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
-		$(DESTDIR)$(PREFIX)/share/muxguard/conf.d $(DESTDIR)$(PREFIX)/share/doc/muxguard \
+		$(DESTDIR)$(PREFIX)/share/muxguard/conf.d $(DESTDIR)$(PREFIX)/share/doc/muxguard/docs \
 		$(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS) $(DESTDIR)$(PREFIX)/$(LAUNCHD_AGENTS)
 	install -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/muxguard
 	ln -sf muxguard $(DESTDIR)$(PREFIX)/bin/muxguard-ssh
-	install -m 644 doc/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 completions/muxguard.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/muxguard
 	install -m 644 completions/_muxguard $(DESTDIR)$(PREFIX)/$(ZSH_FUNCTIONS)/_muxguard
 	install -m 644 completions/muxguard.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muxguard.fish
 	install -m 644 shell/muxguard.bash shell/muxguard.zsh shell/muxguard.fish muxguard.plugin.zsh $(DESTDIR)$(PREFIX)/share/muxguard/
 	install -m 644 conf.d/muxguard.fish $(DESTDIR)$(PREFIX)/share/muxguard/conf.d/
 	install -m 644 README.md LICENSE $(DESTDIR)$(PREFIX)/share/doc/muxguard/
+	install -m 644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/muxguard/docs/
 	bindir=$(SYSTEMD_BINDIR); sed "s|@BINDIR@|$$bindir|g" packaging/muxguard-watch.service \
 		> $(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS)/muxguard-watch.service
 	chmod 644 $(DESTDIR)$(PREFIX)/$(SYSTEMD_USER_UNITS)/muxguard-watch.service
@@ -179,10 +180,10 @@ clean:
 
 SUBCOMMANDS = check status clean reset ssh doctor watch init completions
 
-# Regenerates the checked-in man pages (a test fails when they are out of date).
+# Regenerates the checked-in man pages in man/ (a test fails when they are out of date).
 man: build
-	target/release/muxguard man > doc/muxguard.1
-	for sub in $(SUBCOMMANDS); do target/release/muxguard man $$sub > doc/muxguard-$$sub.1; done
+	target/release/muxguard man > man/muxguard.1
+	for sub in $(SUBCOMMANDS); do target/release/muxguard man $$sub > man/muxguard-$$sub.1; done
 
 # Regenerates the checked-in completion scripts (a test fails when they are out of date).
 completions: build

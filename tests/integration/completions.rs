@@ -46,15 +46,15 @@ fn the_completion_scripts_parse_in_their_shells() {
 #[test]
 fn checked_in_man_pages_are_current() {
     let pages = [
-        (None, "doc/muxguard.1"),
-        (Some("check"), "doc/muxguard-check.1"),
-        (Some("status"), "doc/muxguard-status.1"),
-        (Some("clean"), "doc/muxguard-clean.1"),
-        (Some("reset"), "doc/muxguard-reset.1"),
-        (Some("ssh"), "doc/muxguard-ssh.1"),
-        (Some("doctor"), "doc/muxguard-doctor.1"),
-        (Some("init"), "doc/muxguard-init.1"),
-        (Some("completions"), "doc/muxguard-completions.1"),
+        (None, "man/muxguard.1"),
+        (Some("check"), "man/muxguard-check.1"),
+        (Some("status"), "man/muxguard-status.1"),
+        (Some("clean"), "man/muxguard-clean.1"),
+        (Some("reset"), "man/muxguard-reset.1"),
+        (Some("ssh"), "man/muxguard-ssh.1"),
+        (Some("doctor"), "man/muxguard-doctor.1"),
+        (Some("init"), "man/muxguard-init.1"),
+        (Some("completions"), "man/muxguard-completions.1"),
     ];
     for (subcommand, file) in pages {
         let output = Command::new(env!("CARGO_BIN_EXE_muxguard"))
@@ -73,7 +73,7 @@ fn checked_in_man_pages_are_current() {
     }
     // The main page carries what clap does not know.
     let main = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("doc/muxguard.1"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/muxguard.1"),
     )
     .unwrap();
     for section in [

@@ -1,7 +1,7 @@
-//! The README as a new user follows it: its install lines and each shell's set-up block, taken
-//! from the README and run unchanged in a temporary home (and prefix), each followed by a new
-//! interactive shell that must have the integration loaded; and its prompt examples, against
-//! real stale sockets.
+//! The README and docs/ as a new user follows them: the install lines and each shell's set-up
+//! block, taken from the page that has them and run unchanged in a temporary home (and prefix),
+//! each followed by a new interactive shell that must have the integration loaded; and the
+//! prompt examples, against real stale sockets.
 //!
 //! oh-my-zsh, zinit, antidote and fisher cannot be fetched here, so each is a small stand-in
 //! that does with the plugin what the real one does: which file it sources, which files it
@@ -12,6 +12,7 @@ use std::fs;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use tempfile::TempDir;
 
@@ -19,19 +20,64 @@ use crate::common::copy_executable;
 
 const README: &str = include_str!("../../README.md");
 
-/// The fenced block after `<!-- readme-test: NAME -->`: its info string and its lines.
-fn block(name: &str) -> (&'static str, String) {
+/// The pages a user reads, by their path in the clone: the README, then docs/*.md.
+fn pages() -> &'static [(String, String)] {
+    static PAGES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    PAGES.get_or_init(|| {
+        let mut pages = vec![("README.md".to_owned(), README.to_owned())];
+        let mut docs: Vec<PathBuf> = fs::read_dir(repo().join("docs"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+            .collect();
+        docs.sort();
+        for path in docs {
+            let name = format!("docs/{}", path.file_name().unwrap().to_string_lossy());
+            pages.push((name, fs::read_to_string(&path).unwrap()));
+        }
+        pages
+    })
+}
+
+/// What follows `<!-- readme-test: NAME -->` in the page that has it. A block may be shown in
+/// more than one page (the README's lines again in docs/install.md and docs/shells.md): it must
+/// be the same block in each.
+fn after_marker(name: &str) -> &'static str {
     let marker = format!("<!-- readme-test: {name} -->");
-    let (_, after) = README
-        .split_once(&marker)
-        .unwrap_or_else(|| panic!("README.md has no {marker}"));
-    let mut lines = after.lines().skip_while(|line| line.trim().is_empty());
+    let mut found: Vec<(&str, &'static str)> = Vec::new();
+    for (page, text) in pages() {
+        for (at, _) in text.match_indices(&marker) {
+            found.push((page, &text[at + marker.len()..]));
+        }
+    }
+    let (_, first) = *found
+        .first()
+        .unwrap_or_else(|| panic!("neither README.md nor docs/ has {marker}"));
+    for (page, after) in &found[1..] {
+        assert_eq!(
+            fenced(after, &marker),
+            fenced(first, &marker),
+            "{page} shows another {marker} block than {}",
+            found[0].0
+        );
+    }
+    first
+}
+
+/// The fenced block that begins `text`: its info string and its lines.
+fn fenced<'a>(text: &'a str, marker: &str) -> (&'a str, String) {
+    let mut lines = text.lines().skip_while(|line| line.trim().is_empty());
     let fence = lines.next().unwrap_or_default();
     let info = fence
         .strip_prefix("```")
         .unwrap_or_else(|| panic!("{marker} is not followed by a code block"));
     let body: Vec<&str> = lines.take_while(|line| !line.starts_with("```")).collect();
     (info, body.join("\n") + "\n")
+}
+
+/// The fenced block after `<!-- readme-test: NAME -->`: its info string and its lines.
+fn block(name: &str) -> (&'static str, String) {
+    fenced(after_marker(name), &format!("<!-- readme-test: {name} -->"))
 }
 
 fn repo() -> &'static Path {
@@ -103,18 +149,18 @@ impl NewUser {
         output
     }
 
-    /// Runs a README block in the shell its fence names (sh blocks in bash, as a user's
+    /// Runs a documented block in the shell its fence names (sh blocks in bash, as a user's
     /// terminal would), after `prelude`.
     fn run_block(&self, name: &str, prelude: &str) -> Output {
         let (info, body) = block(name);
         let shell = match info {
             "sh" => "bash",
             "fish" => "fish",
-            other => panic!("README block {name}: cannot run a {other:?} block"),
+            other => panic!("block {name}: cannot run a {other:?} block"),
         };
         let mut command = self.command(shell);
         command.arg("-c").arg(format!("{prelude}\n{body}"));
-        self.run(command, &format!("README block {name}"))
+        self.run(command, &format!("the documented block {name}"))
     }
 
     /// What a new interactive `shell` says about ssh and the prompt hook.
@@ -209,7 +255,7 @@ fn the_install_lines_install_and_run_muxguard() {
     let mut command = user.command("bash");
     command.args(["-c", &make_install]);
     with_toolchain(&mut command, &[]);
-    user.run(command, "the README's make install line");
+    user.run(command, "the make install line of docs/install.md");
     let local = user.home().join(".local");
     let installed = installed_layout();
     for file in &installed {
@@ -271,8 +317,39 @@ fn the_install_lines_install_and_run_muxguard() {
     }
 }
 
-/// Every file `make install` puts under PREFIX, as the README's "Install" lists them: the
-/// binary and its link, each man page of doc/, the three completions and the shell scripts.
+/// On a fresh machine two commands of the README do all set-up, in the order a newcomer reads
+/// them: the install line, which installs and runs muxguard (run by the test above), then
+/// `make test`, the command `.ci/run` runs. tests/test-dist runs the README's archive line.
+#[test]
+fn the_readme_sets_up_with_the_install_line_then_make_test() {
+    let install = README
+        .find("<!-- readme-test: install -->")
+        .expect("the README itself has the install line");
+    let (_, line) = block("install");
+    assert!(
+        line.trim().ends_with("&& muxguard status"),
+        "the install line runs muxguard: {line}"
+    );
+    let test = README
+        .find("```sh\nmake test\n```")
+        .expect("the README has `make test` as a block of its own");
+    assert!(
+        install < test,
+        "the README's install line comes before make test"
+    );
+    assert!(
+        README.contains("<!-- readme-test: archive -->"),
+        "the README has the archive line tests/test-dist runs"
+    );
+    let ci = fs::read_to_string(repo().join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|line| line.starts_with("make test ")),
+        ".ci/run runs the README's make test"
+    );
+}
+
+/// Every file `make install` puts under PREFIX, as docs/install.md lists them: the binary and
+/// its link, each man page of man/, the three completions, the shell scripts and the docs.
 fn installed_layout() -> Vec<String> {
     let mut files: Vec<String> = [
         "bin/muxguard",
@@ -292,7 +369,10 @@ fn installed_layout() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec();
-    let mut pages: Vec<String> = fs::read_dir(repo().join("doc"))
+    // docs/ beside the README, as in the clone, so that the links between them hold.
+    let docs = pages().iter().filter(|(page, _)| page.starts_with("docs/"));
+    files.extend(docs.map(|(page, _)| format!("share/doc/muxguard/{page}")));
+    let mut pages: Vec<String> = fs::read_dir(repo().join("man"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".1"))
@@ -302,7 +382,7 @@ fn installed_layout() -> Vec<String> {
     assert!(
         pages.contains(&"share/man/man1/muxguard.1".to_owned())
             && pages.contains(&"share/man/man1/muxguard-check.1".to_owned()),
-        "doc/ has the man pages: {pages:?}"
+        "man/ has the man pages: {pages:?}"
     );
     files.extend(pages);
     files
@@ -659,7 +739,7 @@ fn the_zsh_rprompt_segment_shows_broken_sockets() {
     });
 }
 
-/// The suggested ssh config, with its directory made as the README says, gets a clean bill
+/// The suggested ssh config, with its directory made as docs/shells.md says, gets a clean bill
 /// from doctor. (`~` is spelled out: ssh and muxguard take it from the account, not $HOME.)
 #[test]
 fn the_suggested_ssh_config_passes_doctor() {
@@ -682,14 +762,13 @@ fn the_suggested_ssh_config_passes_doctor() {
     );
     assert!(String::from_utf8_lossy(&before.stdout).contains("dir-missing"));
 
-    let (mkdir, _) = README
-        .split_once("<!-- readme-test: ssh-config -->")
-        .and_then(|(_, rest)| rest.split_once("```sh\n"))
+    let (mkdir, _) = after_marker("ssh-config")
+        .split_once("```sh\n")
         .and_then(|(_, rest)| rest.split_once("```"))
         .expect("a sh block follows the suggested config");
     let mut command = user.command("bash");
     command.args(["-c", mkdir]);
-    user.run(command, "the README's mkdir line");
+    user.run(command, "the mkdir line of docs/shells.md");
 
     let after = doctor();
     let said = String::from_utf8_lossy(&after.stdout);

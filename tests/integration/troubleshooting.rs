@@ -1,6 +1,6 @@
-//! The README's troubleshooting section against the real OpenSSH: each situation is made for
-//! real, ssh must print the message the README's heading quotes, and muxguard must name the
-//! state the README gives for it.
+//! docs/troubleshooting.md against the real OpenSSH: each situation is made for real, ssh must
+//! print the message a heading of the page quotes, and muxguard must name the state the page
+//! gives for it.
 
 use std::path::Path;
 use std::process::Output;
@@ -14,17 +14,16 @@ use crate::common::{
     Listener, TestEnv, is_running, make_stale_socket, output_within, spawn_listener,
 };
 
-const README: &str = include_str!("../../README.md");
+const TROUBLESHOOTING: &str = include_str!("../../docs/troubleshooting.md");
 
-/// The README's troubleshooting headings: the messages it is keyed by.
+/// The troubleshooting page's headings: the messages it is keyed by.
 fn headings() -> Vec<&'static str> {
-    let (_, section) = README
-        .split_once("## Troubleshooting\n")
-        .expect("the README has a Troubleshooting section");
-    let section = section.split("\n## ").next().unwrap();
+    let (_, section) = TROUBLESHOOTING
+        .split_once("# Troubleshooting\n")
+        .expect("docs/troubleshooting.md is headed Troubleshooting");
     section
         .lines()
-        .filter_map(|line| line.strip_prefix("#### "))
+        .filter_map(|line| line.strip_prefix("## "))
         .collect()
 }
 
@@ -37,8 +36,8 @@ fn ssh_says(env: &TestEnv, args: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// ssh printed `prefix ... suffix` (the middle is a path), and a README heading quotes a
-/// message of that shape.
+/// ssh printed `prefix ... suffix` (the middle is a path), and a troubleshooting heading
+/// quotes a message of that shape.
 fn assert_documented(said: &[String], prefix: &str, suffix: &str) {
     assert!(
         said.iter()

@@ -211,7 +211,7 @@ fn a_master_suspended_in_a_terminal_is_gone_around_not_ended() {
     });
 }
 
-/// `rsync -e 'muxguard ssh'`, as the README shows it: a real transfer through a stopped
+/// `rsync -e 'muxguard ssh'`, as docs/shells.md shows it: a real transfer through a stopped
 /// master, which muxguard ends first (rsync speaks its protocol on stdout, so muxguard must
 /// write nothing there).
 #[test]
