@@ -145,4 +145,71 @@ mod tests {
             "README is the pages of DOCS, in order"
         );
     }
+
+    fn repo() -> &'static std::path::Path {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// CONTRIBUTING.md's map names every folder of src/, so a newcomer finds each room there.
+    #[test]
+    fn the_architecture_map_names_every_folder() {
+        let contributing = std::fs::read_to_string(repo().join("CONTRIBUTING.md")).unwrap();
+        let map = contributing
+            .split_once("## Architecture")
+            .expect("CONTRIBUTING.md has an Architecture section")
+            .1;
+        for entry in std::fs::read_dir(repo().join("src")).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                let name = entry.file_name().into_string().unwrap();
+                let named = format!("- `src/{name}/`");
+                assert!(
+                    map.contains(&named),
+                    "CONTRIBUTING.md's map does not name src/{name}/"
+                );
+            }
+        }
+    }
+
+    /// The README stays a front page: short, with an example before the first screen ends.
+    #[test]
+    fn the_readme_is_short_and_shows_muxguard_early() {
+        let readme = DOCS[0].1;
+        assert!(
+            readme.lines().count() < 200,
+            "README.md is 200 lines or more"
+        );
+        let first_block = readme.lines().position(|line| line.starts_with("```"));
+        assert!(
+            first_block.is_some_and(|line| line < 60),
+            "no example in the first 60 lines"
+        );
+    }
+
+    /// The tree shows its rooms: few files at the top of src/, none too long to read.
+    #[test]
+    fn the_source_tree_keeps_its_shape() {
+        fn files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    files(&path, found);
+                } else if path.extension().is_some_and(|ext| ext == "rs") {
+                    found.push(path);
+                }
+            }
+        }
+        let src = repo().join("src");
+        let mut all = Vec::new();
+        files(&src, &mut all);
+        let top = all
+            .iter()
+            .filter(|path| path.parent() == Some(&src))
+            .count();
+        assert!(top <= 8, "{top} .rs files at the top of src/");
+        for path in all {
+            let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+            assert!(lines <= 600, "{} has {lines} lines", path.display());
+        }
+    }
 }

@@ -532,11 +532,7 @@ mod tests {
             .iter()
             .map(|&decision| {
                 let probes = if decision.probes() { "yes" } else { "no" };
-                vec![
-                    code(decision),
-                    probes.to_string(),
-                    cell(decision.meaning()),
-                ]
+                vec![code(decision), probes.to_string(), cell(decision.meaning())]
             })
             .collect();
         let heading = "### Dead links: `--probe` and `MUXGUARD_PROBE`";
