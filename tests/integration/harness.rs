@@ -4,7 +4,7 @@
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -242,5 +242,36 @@ fn a_silent_listener_holds_the_connection_until_dropped() {
     assert_eq!(
         UnixStream::connect(&path).unwrap_err().kind(),
         ErrorKind::ConnectionRefused
+    );
+}
+
+/// A child of a test finds no muxguard but the one cargo built, whatever the user installed
+/// (`cargo install`, `make install` into /usr/local): the tests that take muxguard off PATH
+/// would otherwise run the installed one. Checked by placing a muxguard on the PATH the tests
+/// inherit.
+#[test]
+fn children_see_only_the_muxguard_that_was_built() {
+    let env = TestEnv::new();
+    let installed = tempfile::tempdir().unwrap();
+    crate::common::copy_executable(
+        Path::new(env!("CARGO_BIN_EXE_muxguard")),
+        &installed.path().join("muxguard"),
+    );
+    let inherited = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![installed.path().to_path_buf()];
+    dirs.extend(std::env::split_paths(&inherited));
+    let path = crate::common::without_installed_muxguard(dirs.iter().map(PathBuf::as_path));
+    assert!(
+        !std::env::split_paths(&path).any(|dir| dir == installed.path()),
+        "an installed muxguard stays on the tests' PATH"
+    );
+    let mut shell = Command::new("sh");
+    shell.args(["-c", "command -v muxguard || true"]);
+    env.isolate(&mut shell);
+    let found = String::from_utf8(shell.output().unwrap().stdout).unwrap();
+    let found = found.trim();
+    assert!(
+        found.is_empty() || Path::new(found).parent() == Some(crate::common::built_bin_dir()),
+        "a test's child finds {found}"
     );
 }

@@ -77,7 +77,11 @@ fn the_zsh_plugin_loads_the_integration() {
         return;
     };
     let bin = Path::new(env!("CARGO_BIN_EXE_muxguard")).parent().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        crate::common::test_path().to_str().unwrap()
+    );
     let output = Command::new(zsh)
         .args([
             "-f",

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use tempfile::TempDir;
 
-use crate::common::copy_executable;
+use crate::common::{copy_executable, without_installed_muxguard};
 
 const README: &str = include_str!("../../README.md");
 
@@ -128,7 +128,17 @@ impl NewUser {
             .env("HOME", self.home())
             .env(
                 "PATH",
-                format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin().display()),
+                // Where the README's install lines put muxguard, but no muxguard installed
+                // before the tests ran.
+                format!(
+                    "{}:{}",
+                    self.bin().display(),
+                    without_installed_muxguard(
+                        ["/usr/local/bin", "/usr/bin", "/bin"].map(Path::new)
+                    )
+                    .to_str()
+                    .unwrap()
+                ),
             )
             .env("TERM", "dumb")
             .env("LANG", "C.UTF-8")
@@ -206,16 +216,35 @@ fn skip_without(tool: &str) -> bool {
     missing
 }
 
+/// A directory with cargo, rustc and rustup of the caller's in it, and nothing else: where
+/// cargo lives is also where `cargo install` puts an installed muxguard.
+fn toolchain_bin() -> &'static Path {
+    static DIR: std::sync::OnceLock<TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("muxguard-toolchain-")
+            .tempdir()
+            .unwrap();
+        for tool in ["cargo", "rustc", "rustup"] {
+            if let Ok(found) = which::which(tool) {
+                std::os::unix::fs::symlink(found, dir.path().join(tool)).unwrap();
+            }
+        }
+        dir
+    })
+    .path()
+}
+
 /// cargo and its toolchain for a command in the new home: they stay the caller's.
 fn with_toolchain(command: &mut Command, path_before: &[&Path]) {
-    let cargo = which::which("cargo").expect("cargo is on PATH for cargo test");
     let mut path: Vec<&Path> = path_before.to_vec();
-    path.extend([
-        cargo.parent().unwrap(),
-        Path::new("/usr/bin"),
-        Path::new("/bin"),
-    ]);
-    command.env("PATH", std::env::join_paths(path).unwrap());
+    path.push(toolchain_bin());
+    let system = without_installed_muxguard(["/usr/bin", "/bin"].map(Path::new));
+    let path = std::env::join_paths(path).unwrap();
+    command.env(
+        "PATH",
+        format!("{}:{}", path.to_str().unwrap(), system.to_str().unwrap()),
+    );
     let caller_home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
     for (var, default) in [("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup")] {
         let value = std::env::var_os(var).map_or_else(|| caller_home.join(default), PathBuf::from);

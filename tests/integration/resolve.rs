@@ -45,7 +45,11 @@ impl CountingSsh {
         vars: &[(&str, &str)],
     ) -> Run {
         let mut command = env.muxguard();
-        let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap());
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            crate::common::test_path().to_str().unwrap()
+        );
         command.env("PATH", path).envs(vars.iter().copied());
         command
             .args(["check", "--json", "-F"])

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{TestEnv, copy_executable, wait_until};
+use crate::common::{TestEnv, copy_executable, test_path, wait_until};
 use nix::sys::signal::Signal;
 
 /// "bash-3.2" is bash 3.2, as macOS ships it: `make test` builds it (see `bash_3_2`).
@@ -125,7 +125,7 @@ impl Shell {
                 vec!["--no-config".into(), "-i".into(), "-C".into(), init]
             }
         };
-        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let path = format!("{}:{}", bin.display(), test_path().to_str().unwrap());
         let tmux_socket = dir.join("tmux.sock");
         let mut tmux = Command::new("tmux");
         tmux.arg("-S")

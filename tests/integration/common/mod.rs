@@ -355,13 +355,15 @@ impl TestEnv {
     }
 
     /// Gives a command the environment muxguard runs with in tests: this env's home and state,
-    /// no colour, no stdin, none of the parent's MUXGUARD_* settings, and only this env's
+    /// no colour, no stdin, a PATH with no installed muxguard, none of the parent's MUXGUARD_*
+    /// settings, and only this env's
     /// masters found from the kernel's table (every test runs as the same user).
     pub fn isolate(&self, command: &mut Command) {
         command
             .env("HOME", &self.home)
             .env("XDG_STATE_HOME", &self.state_dir)
             .env("NO_COLOR", "1")
+            .env("PATH", test_path())
             .stdin(Stdio::null());
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("MUXGUARD_") {
@@ -378,6 +380,34 @@ impl TestEnv {
             self.tracked.lock().unwrap().push(process);
         }
     }
+}
+
+/// The directory of the muxguard cargo built: the only one tests may run.
+pub fn built_bin_dir() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_muxguard")).parent().unwrap()
+}
+
+/// `dirs` less every directory that holds a muxguard (or muxguard-ssh) other than the one
+/// cargo built: a user who installed muxguard (`~/.cargo/bin`, `/usr/local/bin`) and then runs
+/// `make test` must have the tests see theirs only where a test puts it on purpose.
+pub fn without_installed_muxguard<'a>(
+    dirs: impl IntoIterator<Item = &'a Path>,
+) -> std::ffi::OsString {
+    let installed = |dir: &Path| {
+        dir != built_bin_dir()
+            && ["muxguard", "muxguard-ssh"]
+                .iter()
+                .any(|name| dir.join(name).exists())
+    };
+    let kept: Vec<&Path> = dirs.into_iter().filter(|dir| !installed(dir)).collect();
+    std::env::join_paths(kept).unwrap()
+}
+
+/// The PATH the tests hand their children: the caller's, with no installed muxguard on it.
+pub fn test_path() -> std::ffi::OsString {
+    let inherited = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&inherited).collect();
+    without_installed_muxguard(dirs.iter().map(PathBuf::as_path))
 }
 
 impl Drop for TestEnv {
