@@ -274,16 +274,8 @@ mod tests {
     use std::os::unix::fs::{PermissionsExt, symlink};
 
     use super::*;
+    use crate::state::tests::seen_at;
     use crate::state::{Seen, now};
-
-    fn seen_at(seen: u64) -> Seen {
-        Seen {
-            destination: None,
-            alias: None,
-            seen,
-            by_process: false,
-        }
-    }
 
     fn mode_of(path: &Path) -> u32 {
         fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777

@@ -306,7 +306,8 @@ fn keep_newest<K: Ord, V>(
 mod tests {
     use super::*;
 
-    fn seen_at(seen: u64) -> Seen {
+    /// A socket entry last seen at `seen` (also for dir's tests).
+    pub(super) fn seen_at(seen: u64) -> Seen {
         Seen {
             destination: None,
             alias: None,
