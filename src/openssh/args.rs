@@ -65,21 +65,26 @@ impl SshOptions {
     /// The host name ssh takes from the destination (`host_arg` in ssh.c, before any `Host`
     /// or `HostName` applies): `[user@]host`, the user cut at the last `@`, or
     /// `ssh://[user[;params]@]host[:port]`, where an IPv6 address is in brackets.
-    pub fn destination_host(&self) -> Option<String> {
-        let destination = self.destination.as_deref()?.to_str()?;
-        let host = match destination.strip_prefix("ssh://") {
+    /// Bytes, as ssh takes them: a destination need not be text.
+    pub fn destination_host(&self) -> Option<&[u8]> {
+        let destination = self.destination.as_deref()?.as_bytes();
+        let at = |byte: &u8| *byte == b'@';
+        let host = match destination.strip_prefix(b"ssh://") {
             Some(uri) => {
-                let after_user = uri.split_once('@').map_or(uri, |(_, rest)| rest);
-                match after_user.strip_prefix('[') {
-                    Some(bracketed) => bracketed.split_once(']')?.0,
-                    None => after_user.split([':', '/']).next()?,
+                let after_user = uri.splitn(2, at).nth(1).unwrap_or(uri);
+                match after_user.strip_prefix(b"[") {
+                    Some(bracketed) => {
+                        let end = bracketed.iter().position(|&byte| byte == b']')?;
+                        &bracketed[..end]
+                    }
+                    None => after_user
+                        .split(|&byte| byte == b':' || byte == b'/')
+                        .next()?,
                 }
             }
-            None => destination
-                .rsplit_once('@')
-                .map_or(destination, |(_, host)| host),
+            None => destination.rsplit(at).next()?,
         };
-        Some(host.to_string()).filter(|host| !host.is_empty())
+        Some(host).filter(|host| !host.is_empty())
     }
 
     /// The last value of option `letter` (ssh keeps the last `-F`).
@@ -134,17 +139,20 @@ mod tests {
 
     #[test]
     fn finds_the_host_of_the_destination_as_ssh_does() {
-        let host = |text| SshOptions::parse(&args(text)).unwrap().destination_host();
-        assert_eq!(host("-p 22 web ls -l"), Some("web".into()));
-        assert_eq!(host("-l bob web"), Some("web".into()));
-        assert_eq!(host("bob@web"), Some("web".into()));
-        assert_eq!(host("a@b@web"), Some("web".into()));
-        assert_eq!(host("-F /c ssh://bob@web:2222"), Some("web".into()));
-        assert_eq!(host("ssh://bob;x=1@web"), Some("web".into()));
-        assert_eq!(host("ssh://[::1]:22"), Some("::1".into()));
-        assert_eq!(host("ssh://web"), Some("web".into()));
-        assert_eq!(host("-o ControlPath=/x -- web"), Some("web".into()));
-        assert_eq!(host("web -- -V"), Some("web".into()));
+        let host = |text| {
+            let options = SshOptions::parse(&args(text)).unwrap();
+            options.destination_host().map(|host| host.to_vec())
+        };
+        assert_eq!(host("-p 22 web ls -l"), Some(b"web".to_vec()));
+        assert_eq!(host("-l bob web"), Some(b"web".to_vec()));
+        assert_eq!(host("bob@web"), Some(b"web".to_vec()));
+        assert_eq!(host("a@b@web"), Some(b"web".to_vec()));
+        assert_eq!(host("-F /c ssh://bob@web:2222"), Some(b"web".to_vec()));
+        assert_eq!(host("ssh://bob;x=1@web"), Some(b"web".to_vec()));
+        assert_eq!(host("ssh://[::1]:22"), Some(b"::1".to_vec()));
+        assert_eq!(host("ssh://web"), Some(b"web".to_vec()));
+        assert_eq!(host("-o ControlPath=/x -- web"), Some(b"web".to_vec()));
+        assert_eq!(host("web -- -V"), Some(b"web".to_vec()));
         assert_eq!(host("-V"), None);
     }
 
@@ -176,5 +184,6 @@ mod tests {
             options.last(b'o').unwrap().as_bytes(),
             b"SetEnv=X=\xff".as_slice()
         );
+        assert_eq!(options.destination_host(), Some(b"h\xffst".as_slice()));
     }
 }

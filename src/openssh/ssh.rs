@@ -61,8 +61,11 @@ pub fn resolve(
     // `ssh -G` prints the host as typed from OpenSSH 9.x on; 8.9's prints none, so it is read
     // from the command line as ssh reads it.
     if answer.alias.is_none() {
-        let host = SshOptions::parse(ssh_args).and_then(|options| options.destination_host());
-        answer.alias = host.map(Name::from);
+        let options = SshOptions::parse(ssh_args);
+        answer.alias = options
+            .as_ref()
+            .and_then(SshOptions::destination_host)
+            .map(Name::from);
     }
     if let Some((args, fingerprint)) = &remembered {
         answers.remember(args, fingerprint, &answer);
