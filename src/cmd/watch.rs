@@ -3,6 +3,7 @@
 //! one line for each thing, on stderr (or one JSON object a line on stdout).
 
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use serde_json::json;
@@ -33,11 +34,17 @@ pub fn run(args: WatchArgs, timeout: Duration) -> Result<ExitCode> {
             return Ok(ExitCode::Failure);
         }
     };
+    // A copy of stdout's descriptor, for the watcher to notice its reader leave.
+    let reader = (args.json)
+        .then(|| io::stdout().as_fd().try_clone_to_owned())
+        .transpose()
+        .map_err(|error| Error::Failed(format!("cannot watch the output: {error}")))?;
     let mut watcher = Watcher::new(WatchSettings {
         config: args.search.config,
         dirs: args.search.dirs,
         timeout,
         silence,
+        reader,
     })?;
     let say = Say { json: args.json };
     let (fd, stopped): (_, fn(&str) -> String) = if say.json {
@@ -64,7 +71,9 @@ pub fn run(args: WatchArgs, timeout: Duration) -> Result<ExitCode> {
     }
     loop {
         let said = match watcher.next_round() {
-            Ok(round) => say.round(&round)?,
+            Ok(Some(round)) => say.round(&round)?,
+            // Its JSON reader went away between lines: it ends as it would at the next line.
+            Ok(None) => false,
             // A search that fails once running (an ssh config being edited): said, and the
             // watcher goes on.
             Err(Error::Environment(why)) => say.line(

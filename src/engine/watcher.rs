@@ -4,11 +4,11 @@
 //! hung ones, and removes stale sockets. Between those moments it connects to no live master:
 //! each connection would restart a ControlPersist countdown.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nix::poll::PollFlags;
+use nix::poll::{PollFd, PollFlags};
 
 use crate::engine::survey;
 use crate::error::{Error, Result};
@@ -42,6 +42,9 @@ pub struct WatchSettings {
     pub timeout: Duration,
     /// How long a server may leave what a master sent it unanswered (MUXGUARD_PROBE_AFTER).
     pub silence: Duration,
+    /// Where the rounds are read (`watch --json`'s stdout): the watch ends the moment its
+    /// reader goes away (`muxguard watch --json | head -n 1`), not at the next line it writes.
+    pub reader: Option<OwnedFd>,
 }
 
 /// What started a round.
@@ -168,17 +171,20 @@ impl Watcher {
 
     /// Sleeps until there is something to do, does it, and says what was done; or why it could
     /// not look (`Error::Environment`: an ssh config being edited), once for as long as that lasts.
-    pub fn next_round(&mut self) -> Result<Round> {
+    /// `None` once the reader of the rounds has gone away.
+    pub fn next_round(&mut self) -> Result<Option<Round>> {
         loop {
             let now = Instant::now();
             let mut wake = (now + CLOCK_CHECK).min(self.next_read);
             if let Some(settling) = self.settling {
                 wake = wake.min(settling.until);
             }
-            let changed = Deadline::after(wake.saturating_duration_since(now))
-                .wait_for(&self.changes, PollFlags::POLLIN)
-                .and_then(|readable| Ok(readable && platform::drain_changes(&self.changes)?))
-                .map_err(|error| Error::Failed(format!("cannot watch the network: {error}")))?;
+            let Some(changed) = self
+                .sleep_until(wake)
+                .map_err(|error| Error::Failed(format!("cannot watch the network: {error}")))?
+            else {
+                return Ok(None);
+            };
             if changed {
                 self.settling = Some(Settling::noted(self.settling, SETTLE, None));
             }
@@ -211,7 +217,7 @@ impl Watcher {
                 self.next_read = Instant::now() + self.read_every;
                 let round = self.guarded(|watcher| watcher.round(trigger, why));
                 match self.quiet_repeats(round.map(Some))? {
-                    Some(round) => return Ok(round),
+                    Some(round) => return Ok(Some(round)),
                     None => continue,
                 }
             }
@@ -219,10 +225,34 @@ impl Watcher {
                 self.next_read = Instant::now() + self.read_every;
                 let read = self.guarded(Self::read_links);
                 if let Some(round) = self.quiet_repeats(read)? {
-                    return Ok(round);
+                    return Ok(Some(round));
                 }
             }
         }
+    }
+
+    /// Sleeps until `wake`, or until the network changes (`Some(true)`), or until the reader
+    /// of the rounds goes away (`None`): the write end of a pipe whose reader closed polls as
+    /// an error, a socket or terminal hung up as a hang-up, whatever events were asked for.
+    fn sleep_until(&self, wake: Instant) -> std::io::Result<Option<bool>> {
+        let mut fds = vec![PollFd::new(self.changes.as_fd(), PollFlags::POLLIN)];
+        let reader = self.settings.reader.as_ref();
+        fds.extend(reader.map(|fd| PollFd::new(fd.as_fd(), PollFlags::empty())));
+        let woken = Deadline::after(wake.saturating_duration_since(Instant::now()))
+            .wait_for_any(&mut fds)?;
+        let gone = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
+        if fds[1..]
+            .iter()
+            .any(|fd| fd.revents().is_some_and(|revents| revents.intersects(gone)))
+        {
+            return Ok(None);
+        }
+        let readable = fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        Ok(Some(
+            woken && readable && platform::drain_changes(&self.changes)?,
+        ))
     }
 
     /// A look's outcome, less a failure to look that was said already: while an ssh config is

@@ -44,6 +44,13 @@ impl Deadline {
 
     /// Waits until `fd` is ready for `events`. Returns `Ok(false)` when the deadline passed first.
     pub fn wait_for(&self, fd: impl AsFd, events: PollFlags) -> io::Result<bool> {
+        self.wait_for_any(&mut [PollFd::new(fd.as_fd(), events)])
+    }
+
+    /// Waits until one of `fds` is ready (each one's `revents` say which), or reports an error
+    /// or hang-up, which poll reports whatever the events asked for. Returns `Ok(false)` when
+    /// the deadline passed first.
+    pub fn wait_for_any(&self, fds: &mut [PollFd]) -> io::Result<bool> {
         loop {
             let remaining = self.remaining();
             if remaining.is_zero() {
@@ -52,8 +59,7 @@ impl Deadline {
             // Round up so that a sub-millisecond remainder still waits instead of spinning.
             let millis = remaining.as_micros().div_ceil(1000).min(i32::MAX as u128);
             let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
-            let mut fds = [PollFd::new(fd.as_fd(), events)];
-            match poll(&mut fds, timeout) {
+            match poll(fds, timeout) {
                 Ok(0) => continue, // re-check the clock: poll may wake a little early
                 Ok(_) => return Ok(true),
                 Err(nix::errno::Errno::EINTR) => continue,

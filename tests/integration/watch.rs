@@ -5,6 +5,8 @@
 //! alive; one watcher per user; SIGTERM and SIGINT end it at once.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -488,14 +490,39 @@ fn bad_settings_and_outputs_end_it_in_one_line() {
     assert_eq!(said.lines().count(), 1, "{said}");
     assert!(said.contains("MUXGUARD_PROBE_AFTER"), "{said}");
 
-    // Its JSON reader gone before the first line: it ends, quietly.
+    // Its JSON reader gone, before the first line or after it (`watch --json | head -n 1`),
+    // through a pipe or a socket: it ends at once, quietly, not at the next line it would write.
+    for read_first in [false, true] {
+        let mut gone = watch(&[], &["--json"]);
+        gone.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = gone.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        if read_first {
+            let mut first = String::new();
+            BufReader::new(stdout).read_line(&mut first).unwrap();
+            assert!(first.contains("\"started\""), "{first}");
+        } else {
+            drop(stdout);
+        }
+        let (status, said) = ended(child);
+        assert_eq!(status.code(), Some(0), "read the first line: {read_first}");
+        assert_eq!(said, "", "read the first line: {read_first}");
+    }
+    let (reader, writer) = UnixStream::pair().unwrap();
     let mut gone = watch(&[], &["--json"]);
-    gone.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = gone.spawn().unwrap();
-    drop(child.stdout.take());
+    gone.stdout(OwnedFd::from(writer)).stderr(Stdio::piped());
+    let child = gone.spawn().unwrap();
+    drop(gone);
+    let mut first = String::new();
+    BufReader::new(&reader).read_line(&mut first).unwrap();
+    assert!(first.contains("\"started\""), "{first}");
+    drop(reader);
     let (status, said) = ended(child);
-    assert_eq!(status.code(), Some(0));
-    assert_eq!(said, "");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a socket's reader went away: {said}"
+    );
 
     // A stdout that cannot be written to (a closed one is /dev/null to a Rust program): one
     // line, exit 1.
