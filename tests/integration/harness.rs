@@ -55,6 +55,18 @@ fn the_openssh_under_test_is_the_one_that_runs() {
     assert_eq!(name(through_muxguard), openssh().name);
 }
 
+/// The server's sessions run in a home of the harness's own, so that whatever the user's rc
+/// files do (a slow `pyenv init` in ~/.bashrc) never runs in a test's session.
+#[test]
+fn sessions_run_in_a_home_of_their_own() {
+    let env = TestEnv::new();
+    let output = env.ssh("alpha", &["echo", "$HOME"]);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim_end(),
+        env.root.join("sshd/home").to_str().unwrap()
+    );
+}
+
 #[test]
 fn a_foreground_master_answers_and_carries_sessions() {
     let env = TestEnv::new();

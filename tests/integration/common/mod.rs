@@ -575,6 +575,11 @@ fn start_sshd(dir: &Path, host_key: &Path, authorized_keys: &Path) -> (Child, u1
     }
     let config = dir.join("sshd_config");
     let log_path = dir.join("sshd.log");
+    // The sessions' HOME: an empty directory, so that the login shell reads none of the user's
+    // rc files (Debian's bash sources ~/.bashrc for every command sshd runs, and a `pyenv init`
+    // there makes each `echo` take seconds, or a minute behind the lock a killed one left).
+    let session_home = dir.join("home");
+    fs::create_dir_all(&session_home).unwrap();
     let mut log = String::new();
     for _ in 0..3 {
         let port = free_port();
@@ -585,10 +590,11 @@ fn start_sshd(dir: &Path, host_key: &Path, authorized_keys: &Path) -> (Child, u1
                  AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PermitRootLogin prohibit-password\nLogLevel INFO\nMaxSessions 10\n\
-                 Subsystem sftp internal-sftp\n",
+                 Subsystem sftp internal-sftp\nSetEnv HOME={}\n",
                 host_key.display(),
                 dir.join("sshd.pid").display(),
                 authorized_keys.display(),
+                session_home.display(),
             ),
         )
         .unwrap();
@@ -789,6 +795,16 @@ pub fn spawn_listener(path: &Path, behaviour: Listener) -> ListenerGuard {
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
         }
+        // A child that another test thread forks holds copies of these descriptors until its
+        // exec, so closing ours would leave the socket listening (a connect accepted, not
+        // refused) and the connections open. A shutdown acts on the socket itself.
+        for stream in &open {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        let _ = nix::sys::socket::shutdown(
+            std::os::fd::AsRawFd::as_raw_fd(&listener),
+            nix::sys::socket::Shutdown::Both,
+        );
     });
     ListenerGuard {
         stop,
