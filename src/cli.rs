@@ -52,7 +52,9 @@ pub enum Command {
     #[command(
         override_usage = "muxguard check [OPTIONS] (--path SOCKET | SSH_ARGS...)",
         after_help = format!(
-            "Examples:\n  muxguard check myhost\n  muxguard check --fix -- -p 2222 user@example.org\n  muxguard check --json --path ~/.ssh/cm/3f2a...\n\n{}",
+            "Examples:\n  muxguard check myhost\n  muxguard check --fix -- -p 2222 user@example.org\n  muxguard check --json --path ~/.ssh/cm/3f2a...\n\n\
+             The masters of jump hosts (ProxyJump, -J, ProxyCommand ssh -W) are checked first, \
+             first hop first, and repaired with --fix.\n\n{}",
             CHECK_EXIT_CODES.sentence()
         )
     )]

@@ -96,37 +96,60 @@ enum Route {
 ///
 /// One broken master is not ended: a session suspended in a terminal (Ctrl-Z on a foreground
 /// `ssh host` that became the master). Its user means to resume it with `fg`, so this ssh goes
-/// around it instead.
+/// around it instead (a jump host's is left to its user: ssh cannot go around it).
 fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
     let mode = ProbeMode::from_env().unwrap_or_default();
     let Ok(mut examined) = examine::examine(None, ssh_args, mode, false, deadline) else {
         return Route::ThroughTheMaster;
     };
-    let path = examined
-        .report
-        .path
-        .as_deref()
-        .map(|path| text::path(path).into_owned())
-        .unwrap_or_default();
-    let suspended = match (examined.report.state, examined.report.pid) {
-        (State::Hung, Some(pid)) => {
-            platform::process(pid).filter(|process| process.is_suspended_in_a_terminal())
+    for hop in &mut examined.hops {
+        if let Some(master) = suspended_in_a_terminal(hop) {
+            output::warn(&format!(
+                "hung {}: the jump host's master pid {} is suspended in a terminal (fg it there)",
+                shown_path(hop),
+                master.pid
+            ));
+            continue;
         }
-        _ => None,
-    };
-    if let Some(master) = suspended {
+        repair_one(hop, deadline);
+    }
+    if let Some(master) = suspended_in_a_terminal(&examined) {
         output::warn(&format!(
-            "hung {path}: master pid {} is suspended in a terminal (fg it there); \
+            "hung {}: master pid {} is suspended in a terminal (fg it there); \
              connecting without it",
+            shown_path(&examined),
             master.pid
         ));
         return Route::AroundTheMaster;
     }
-    examined.fix(deadline);
+    repair_one(&mut examined, deadline);
+    Route::ThroughTheMaster
+}
+
+/// `--fix` for one socket, said in one line when something was done.
+fn repair_one(examined: &mut examine::Examined, deadline: Deadline) {
+    examined.fix_socket(deadline);
     if matches!(examined.action(), Action::Removed | Action::Reset) {
         let what = output::detail(&examined.report, examined.repair.as_ref());
         let state = examined.report.state.as_str();
-        output::warn(&format!("{state} {path}: {what}"));
+        output::warn(&format!("{state} {}: {what}", shown_path(examined)));
     }
-    Route::ThroughTheMaster
+}
+
+fn suspended_in_a_terminal(examined: &examine::Examined) -> Option<platform::process::Process> {
+    match (examined.report.state, examined.report.pid) {
+        (State::Hung, Some(pid)) => {
+            platform::process(pid).filter(|process| process.is_suspended_in_a_terminal())
+        }
+        _ => None,
+    }
+}
+
+fn shown_path(examined: &examine::Examined) -> String {
+    examined
+        .report
+        .path
+        .as_deref()
+        .map(|path| text::path(path).into_owned())
+        .unwrap_or_default()
 }

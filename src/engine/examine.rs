@@ -1,7 +1,8 @@
 //! One destination's control socket, asked directly: what `check` reports and what `muxguard
-//! ssh` repairs before it connects. It reads like its steps: the destination (`ssh -G`), the
-//! socket (the file, its listener, the master's answer), the link (a round trip when that is
-//! worth it), the record of what was learnt, and the repair when asked for.
+//! ssh` repairs before it connects. It reads like its steps: the destination (`ssh -G`) and
+//! the jump hosts in front of it, then for each hop, first hop first, and for the destination:
+//! the socket (the file, its listener, the master's answer), the link (a round trip when that
+//! is worth it); the record of what was learnt, and the repair when asked for.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,8 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::link::probe::{self, Decision, ProbeMode};
+use crate::openssh::args::SshOptions;
+use crate::openssh::hops::{self, Proxy};
 use crate::openssh::mux::MuxClient;
 use crate::openssh::ssh;
 use crate::repair::{self, Action, Repair};
@@ -23,9 +26,16 @@ pub struct Examined {
     pub report: SocketReport,
     /// Where a repair was tried.
     pub repair: Option<Repair>,
-    /// Whether ssh can go ahead now.
+    /// Whether ssh can go ahead now, as far as this socket goes.
     pub ready: bool,
+    /// The jump hosts in front of the destination, first hop first, each examined as a
+    /// destination is (and none of them with hops of its own here).
+    pub hops: Vec<Examined>,
 }
+
+/// Jump hosts followed in front of one destination at most: OpenSSH sets no bound, and each
+/// costs an `ssh -G`.
+const MAX_HOPS: usize = 8;
 
 /// Classifies the socket at `path`, or the one `ssh_args` resolves to, probes its link when
 /// `mode` says so, and repairs it if `fix`.
@@ -40,37 +50,103 @@ pub fn examine(
     // read only when a step needs it (`check --path` of a master the kernel vouches for
     // needs none).
     let record = Record::new();
-    let destination = match path {
-        Some(path) => Destination::at(path),
-        None => Destination::resolve(ssh_args, deadline, &record)?,
+    let (destination, hops, unfollowed) = match path {
+        Some(path) => (Destination::at(path), Vec::new(), None),
+        None => {
+            let destination = Destination::resolve(ssh_args, deadline, &record)?;
+            let (hops, unfollowed) = jump_hosts(ssh_args, &destination, deadline, &record);
+            (destination, hops, unfollowed)
+        }
     };
-    let (mut report, client) = destination.socket(deadline, &record);
-    if let Some(mut client) = client {
-        destination.prove_link(&mut client, &mut report, mode, deadline, &record);
-    }
+    let hops = hops
+        .iter()
+        .map(|hop| hop.examine(mode, deadline, &record))
+        .collect();
+    let mut examined = destination.examine(mode, deadline, &record);
     record.save();
-
-    let ready = report.state.lets_ssh_go_ahead();
-    let mut examined = Examined {
-        report,
-        repair: None,
-        ready,
-    };
+    examined.hops = hops;
+    if let Some(why) = unfollowed {
+        examined.report.detail.push_str(&format!("; {why}"));
+    }
     if fix {
         examined.fix(deadline);
     }
     Ok(examined)
 }
 
+/// The jump hosts in front of `destination` (whose command line is `ssh_args`), first hop
+/// first, each resolved with the command line ssh runs for it; and why the chain was followed
+/// no further, where it stopped before a host reached directly.
+fn jump_hosts(
+    ssh_args: &[OsString],
+    destination: &Destination,
+    deadline: Deadline,
+    record: &Record,
+) -> (Vec<Destination>, Option<String>) {
+    let mut chain = Vec::new();
+    let mut seen: Vec<Vec<OsString>> = Vec::new();
+    let mut args = ssh_args.to_vec();
+    let mut proxy = destination.proxy.clone();
+    let unfollowed = loop {
+        let Some(next) = proxy.take() else {
+            break None;
+        };
+        let config: Option<OsString> =
+            SshOptions::parse(&args).and_then(|options| options.last(b'F').map(Into::into));
+        let Some(hop_args) = hops::last_hop(&next, config.as_deref()) else {
+            break None;
+        };
+        let shown = ssh::shell_words(&hop_args);
+        if seen.contains(&hop_args) {
+            break Some(format!("its jump hosts loop back to `{shown}`"));
+        }
+        if chain.len() == MAX_HOPS {
+            break Some(format!(
+                "more than {MAX_HOPS} jump hosts: none checked past `{shown}`"
+            ));
+        }
+        match Destination::resolve(&hop_args, deadline, record) {
+            Ok(hop) => {
+                proxy = hop.proxy.clone();
+                chain.push(hop);
+            }
+            Err(error) => break Some(format!("jump host `{shown}` not checked: {error}")),
+        }
+        seen.push(hop_args.clone());
+        args = hop_args;
+    };
+    chain.reverse();
+    (chain, unfollowed)
+}
+
 impl Examined {
-    /// Repairs what is broken, so that ssh can go ahead.
+    /// Repairs what is broken, so that ssh can go ahead: the hops first, first hop first.
     pub fn fix(&mut self, deadline: Deadline) {
+        for hop in &mut self.hops {
+            hop.fix_socket(deadline);
+        }
+        self.fix_socket(deadline);
+    }
+
+    /// Repairs this socket alone, the hops left as they are.
+    pub fn fix_socket(&mut self, deadline: Deadline) {
         // A foreign socket's repair says it was not touched.
         if self.report.state.is_broken() || self.report.state == State::Foreign {
             let repair = repair::repair(&self.report, deadline);
             self.ready = repair.cleared();
             self.repair = Some(repair);
         }
+    }
+
+    /// Whether ssh can go ahead now: through every hop to the destination.
+    pub fn all_ready(&self) -> bool {
+        self.ready && self.hops.iter().all(|hop| hop.ready)
+    }
+
+    /// The hops, then the destination: every socket this check looked at, in the order ssh
+    /// goes through them.
+    pub fn sockets(&self) -> impl Iterator<Item = &Examined> {
+        self.hops.iter().chain(std::iter::once(self))
     }
 
     /// What was done, as the JSON says it.
@@ -91,9 +167,26 @@ struct Destination {
     alive_interval: Option<Duration>,
     destination: Option<Name>,
     alias: Option<Name>,
+    /// How it is reached, when through a jump host or a ProxyCommand.
+    proxy: Option<Proxy>,
 }
 
 impl Destination {
+    /// Its socket and its link, as they are now.
+    fn examine(&self, mode: ProbeMode, deadline: Deadline, record: &Record) -> Examined {
+        let (mut report, client) = self.socket(deadline, record);
+        if let Some(mut client) = client {
+            self.prove_link(&mut client, &mut report, mode, deadline, record);
+        }
+        let ready = report.state.lets_ssh_go_ahead();
+        Examined {
+            report,
+            repair: None,
+            ready,
+            hops: Vec::new(),
+        }
+    }
+
     /// The socket at a path given: no settings known.
     fn at(path: &Path) -> Destination {
         Destination {
@@ -103,6 +196,7 @@ impl Destination {
             alive_interval: None,
             destination: None,
             alias: None,
+            proxy: None,
         }
     }
 
@@ -116,6 +210,7 @@ impl Destination {
             alive_interval: resolved.server_alive_interval.map(Duration::from_secs),
             destination: resolved.destination,
             alias: resolved.alias,
+            proxy: resolved.proxy,
         })
     }
 

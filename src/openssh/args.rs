@@ -14,6 +14,8 @@ const OPTIONS_WITHOUT_ARGUMENT: &[u8] = b"1246AaCfGgKkMNnqsTtVvXxYy";
 pub struct SshOptions {
     pub options: Vec<(u8, Option<OsString>)>,
     pub destination: Option<OsString>,
+    /// Words follow the destination: a command for the server.
+    pub command_follows: bool,
 }
 
 impl SshOptions {
@@ -22,6 +24,7 @@ impl SshOptions {
     pub fn parse(ssh_args: &[OsString]) -> Option<SshOptions> {
         let mut options = Vec::new();
         let mut destination = None;
+        let mut command_follows = false;
         let mut args = ssh_args.iter();
         while let Some(arg) = args.next() {
             let bytes = arg.as_bytes();
@@ -30,11 +33,13 @@ impl SshOptions {
                 if destination.is_none() {
                     destination = args.next().cloned();
                 }
+                command_follows = args.next().is_some();
                 break;
             }
             let Some(letters) = bytes.strip_prefix(b"-").filter(|rest| !rest.is_empty()) else {
                 if destination.is_some() {
-                    break; // the command
+                    command_follows = true;
+                    break;
                 }
                 destination = Some(arg.clone());
                 continue;
@@ -59,6 +64,7 @@ impl SshOptions {
         Some(SshOptions {
             options,
             destination,
+            command_follows,
         })
     }
 

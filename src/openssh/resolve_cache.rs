@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::openssh::args::SshOptions;
+use crate::openssh::hops::Proxy;
 use crate::openssh::local_user::LocalUser;
 use crate::openssh::ssh_config::{ConfigScan, Directive};
 use crate::support::text::Name;
@@ -36,7 +37,14 @@ pub struct Resolved {
     /// read have none).
     #[serde(default)]
     pub server_alive_interval: Option<u64>,
+    /// How the destination is reached, when through a jump host or a ProxyCommand.
+    #[serde(default)]
+    pub proxy: Option<Proxy>,
 }
+
+/// Changed with every field added to `Resolved`, so that no answer remembered without it is
+/// taken.
+const ANSWER_FIELDS: u32 = 2;
 
 /// Where answers are remembered between runs (the state file): `ssh::resolve` asks it first
 /// and tells it what ssh answered.
@@ -60,7 +68,8 @@ pub fn fingerprint(ssh: &Path, ssh_args: &[String]) -> Option<String> {
     }
 
     let mut hasher = DefaultHasher::new();
-    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    // An answer remembered before `Resolved` held a field would hold it empty.
+    (env!("CARGO_PKG_VERSION"), ANSWER_FIELDS).hash(&mut hasher);
     ssh_args.hash(&mut hasher);
     for file in std::iter::once(ssh).chain(scan.inputs.iter().map(PathBuf::as_path)) {
         file.hash(&mut hasher);

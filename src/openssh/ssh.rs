@@ -13,6 +13,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::error::{Error, Result};
 use crate::openssh::args::SshOptions;
+use crate::openssh::hops::Proxy;
 use crate::openssh::resolve_cache::{self, Answers, Resolved};
 use crate::platform;
 use crate::support::deadline::Deadline;
@@ -127,6 +128,7 @@ pub fn effective_config<S: AsRef<OsStr>>(
 fn parse_resolved(config: &[u8]) -> Resolved {
     let mut resolved = Resolved::default();
     let (mut user, mut hostname, mut port): (Option<&[u8]>, _, _) = (None, None, None);
+    let mut proxy_command = None;
     for line in config.split(|&byte| byte == b'\n') {
         let Some(space) = line.iter().position(|&byte| byte == b' ') else {
             continue;
@@ -140,17 +142,47 @@ fn parse_resolved(config: &[u8]) -> Resolved {
             b"user" => user = Some(value),
             b"hostname" => hostname = Some(value),
             b"port" => port = Some(value),
+            b"proxyjump" => resolved.proxy = Some(Proxy::Jump(text().into_owned())),
+            b"proxycommand" if value != b"none" => proxy_command = Some(value),
             b"serveraliveinterval" => {
                 resolved.server_alive_interval = text().parse().ok().filter(|&s: &u64| s > 0)
             }
             _ => {}
         }
     }
+    if let (Some(command), None) = (proxy_command, &resolved.proxy) {
+        let token = |token: &[u8]| match token {
+            b"h" => hostname,
+            b"p" => port,
+            b"r" => user,
+            b"n" => resolved.alias.as_ref().map(Name::as_bytes),
+            _ => None,
+        };
+        resolved.proxy = expand_tokens(command, token).map(Proxy::Command);
+    }
     if let (Some(user), Some(hostname), Some(port)) = (user, hostname, port) {
         let destination = [user, b"@", hostname, b":", port].concat();
         resolved.destination = Some(Name::from(&destination[..]));
     }
     resolved
+}
+
+/// A ProxyCommand with its `%h`, `%p`, `%r`, `%n` and `%%` expanded as ssh expands them; `None`
+/// for another token (ssh would refuse it) or a result that is not text.
+fn expand_tokens<'a>(command: &[u8], value: impl Fn(&[u8]) -> Option<&'a [u8]>) -> Option<String> {
+    let mut expanded = Vec::with_capacity(command.len());
+    let mut bytes = command.iter();
+    while let Some(&byte) = bytes.next() {
+        if byte != b'%' {
+            expanded.push(byte);
+            continue;
+        }
+        match bytes.next()? {
+            b'%' => expanded.push(b'%'),
+            &token => expanded.extend_from_slice(value(&[token])?),
+        }
+    }
+    String::from_utf8(expanded).ok()
 }
 
 struct Captured {
@@ -290,6 +322,29 @@ mod tests {
         assert_eq!(resolved.destination.unwrap().shown(), "root@\\xff\\xfe:22");
         let path = resolved.control_path.unwrap();
         assert_eq!(path.as_os_str().as_bytes(), b"/tmp/cm-\xff");
+    }
+
+    #[test]
+    fn reads_how_the_destination_is_reached() {
+        let jump = parse_resolved(b"host inner\nproxyjump ops@bastion:2222\nproxycommand x\n");
+        assert_eq!(jump.proxy, Some(Proxy::Jump("ops@bastion:2222".into())));
+        let command = parse_resolved(
+            b"host web\nuser bob\nhostname 10.0.0.5\nport 22\n\
+             proxycommand ssh -W %h:%p -l %r bastion # %n %%\n",
+        );
+        assert_eq!(
+            command.proxy,
+            Some(Proxy::Command(
+                "ssh -W 10.0.0.5:22 -l bob bastion # web %".into()
+            ))
+        );
+        assert_eq!(parse_resolved(b"host x\nproxycommand none\n").proxy, None);
+        let unknown_token = parse_resolved(b"host x\nhostname h\nproxycommand nc %h %Z\n");
+        assert_eq!(unknown_token.proxy, None);
+        assert_eq!(
+            parse_resolved(b"host x\nproxycommand nc h 22%\n").proxy,
+            None
+        );
     }
 
     #[test]

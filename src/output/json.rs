@@ -93,17 +93,20 @@ fn thousandths(value: f64) -> f64 {
     (value * 1e3).round() / 1e3
 }
 
-/// `check`: one socket, its fields beside the schema number.
-pub fn print_socket(socket: SocketJson) -> io::Result<()> {
+/// `check`: the destination's socket, its fields beside the schema number, and the jump hosts'
+/// in `hops`, first hop first (empty for a host reached directly).
+pub fn print_check(socket: SocketJson, hops: Vec<SocketJson>) -> io::Result<()> {
     #[derive(Serialize)]
     struct Document<'a> {
         schema: u32,
         #[serde(flatten)]
         socket: SocketJson<'a>,
+        hops: Vec<SocketJson<'a>>,
     }
     super::print_json(&Document {
         schema: JSON_SCHEMA,
         socket,
+        hops,
     })
 }
 

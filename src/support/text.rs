@@ -63,6 +63,10 @@ impl Name {
         String::from_utf8_lossy(&self.0)
     }
 
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Whether it is UTF-8, and so kept as it is in the state file.
     pub fn is_text(&self) -> bool {
         std::str::from_utf8(&self.0).is_ok()

@@ -14,6 +14,7 @@ mod doctor_deadline;
 mod elsewhere;
 mod harness;
 mod help;
+mod hops;
 mod hostile;
 mod init;
 mod links;
