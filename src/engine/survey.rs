@@ -58,7 +58,7 @@ fn classify_all(
 ) -> Result<Vec<SocketReport>> {
     // Without a passive table (other unixes), sockets are listed but not looked into: a
     // connection would touch a live master.
-    let listeners = match listeners {
+    let mut listeners = match listeners {
         Ok(table) => table,
         Err(Error::Unsupported(why)) => return Ok(unexamined(candidates, &why)),
         Err(error) => return Err(error),
@@ -103,6 +103,7 @@ fn classify_all(
         .map(|listener| listener.socket)
         .collect();
     let holders = platform::holders_of(&wanted, Owner::Own);
+    listeners.resolve_relative(&holders);
 
     for (path, info, candidate) in own_sockets {
         let report = classify::classify_passive(path, &info, &listeners, &holders);
@@ -198,13 +199,14 @@ pub fn prove_links(
 /// The socket at one path, classified without connecting, and the orphan masters that were
 /// started with that path: what `reset` acts on.
 pub fn at_path(path: &Path, owner: Owner) -> Result<Vec<SocketReport>> {
-    let listeners = load_listeners()?;
+    let mut listeners = load_listeners()?;
     let wanted: HashSet<u64> = listeners
         .all()
         .iter()
         .map(|listener| listener.socket)
         .collect();
     let holders = platform::holders_of(&wanted, owner);
+    listeners.resolve_relative(&holders);
     let mut reports = vec![match classify::look_as(path, owner) {
         Look::Socket(info) => classify::classify_passive(path, &info, &listeners, &holders),
         Look::Settled(report) => *report,

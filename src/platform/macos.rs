@@ -172,20 +172,27 @@ pub fn process(pid: i32) -> Option<Process> {
     })
 }
 
+/// The directory a process works in (libproc's vnode path of its current directory).
+pub fn working_directory(pid: i32) -> Option<PathBuf> {
+    let info: libc::proc_vnodepathinfo = pid_info(pid, libc::PROC_PIDVNODEPATHINFO)?;
+    let path = info.pvi_cdir.vip_path.as_flattened();
+    // SAFETY: c_char and u8 have the same size and layout.
+    let bytes = unsafe { std::slice::from_raw_parts(path.as_ptr().cast::<u8>(), path.len()) };
+    let end = bytes.iter().position(|&byte| byte == 0)?;
+    (end > 0).then(|| PathBuf::from(OsStr::from_bytes(&bytes[..end])))
+}
+
 fn bsd_info(pid: i32) -> Option<libc::proc_bsdinfo> {
-    let mut info = MaybeUninit::<libc::proc_bsdinfo>::zeroed();
-    let size = size_of::<libc::proc_bsdinfo>() as libc::c_int;
-    // SAFETY: the buffer is a proc_bsdinfo of the size given.
-    let written = unsafe {
-        libc::proc_pidinfo(
-            pid,
-            libc::PROC_PIDTBSDINFO,
-            0,
-            info.as_mut_ptr().cast(),
-            size,
-        )
-    };
-    // SAFETY: the kernel filled it in whole.
+    pid_info(pid, libc::PROC_PIDTBSDINFO)
+}
+
+/// libproc's `flavor` of facts about `pid`, a plain C struct `T` the kernel fills in whole.
+fn pid_info<T>(pid: i32, flavor: libc::c_int) -> Option<T> {
+    let mut info = MaybeUninit::<T>::zeroed();
+    let size = size_of::<T>() as libc::c_int;
+    // SAFETY: the buffer is a T of the size given.
+    let written = unsafe { libc::proc_pidinfo(pid, flavor, 0, info.as_mut_ptr().cast(), size) };
+    // SAFETY: the kernel filled it in whole, and every T asked for is plain data.
     (written == size).then(|| unsafe { info.assume_init() })
 }
 

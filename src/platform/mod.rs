@@ -5,8 +5,9 @@
 //! What crosses the seam:
 //! - `listeners()`: which Unix socket paths something listens on, read passively (a connection
 //!   would restart a ControlPersist master's idle countdown);
-//! - `process(pid)`, `holders_of`, `holds_socket`: owner, name, running or stopped, start time and
-//!   terminal of a process, and which processes hold a listening socket;
+//! - `process(pid)`, `holders_of`, `holds_socket`, `working_directory`: owner, name, running or
+//!   stopped, start time and terminal of a process, which processes hold a listening socket,
+//!   and the directory a relative name it bound lies in;
 //! - `ProcessHandle`: signalling one process and no other, even when its pid is reused;
 //! - `CLOCKS`: a clock that counts time suspended and one that does not;
 //! - `network_facts()`: the machine's addresses, for noticing a change of network;
@@ -48,7 +49,7 @@ use other as os;
 
 pub use os::{
     CLOCKS, MAX_SOCKET_PATH, NO_SIGPIPE, die_with_parent, holders_of, holds_socket, links,
-    listeners, process, rename_noreplace,
+    listeners, process, rename_noreplace, working_directory,
 };
 
 // Linux's own means, or, with the `portable` feature and on every other unix, the portable

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sys::socket::MsgFlags;
 use nix::time::ClockId;
@@ -30,6 +30,10 @@ pub fn listeners() -> io::Result<Vec<Listener>> {
 }
 
 pub fn process(_pid: i32) -> Option<Process> {
+    None
+}
+
+pub fn working_directory(_pid: i32) -> Option<PathBuf> {
     None
 }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::platform::{self, Listener};
 use crate::socket::fsentry::FileInfo;
+use crate::socket::holder;
 
 pub struct ListenerTable {
     listeners: Vec<Listener>,
@@ -35,6 +36,23 @@ impl ListenerTable {
     pub fn socket_of(path: &Path, info: &FileInfo) -> Option<u64> {
         let table = Self::load().ok()?;
         table.for_file(path, info).map(|listener| listener.socket)
+    }
+
+    /// Names bound relative to the binder's working directory (`-o ControlPath=tramp.%C`, as
+    /// Emacs TRAMP runs ssh), made absolute from the working directory of the process holding
+    /// each. A relative name whose holder's directory cannot be read is dropped: read from here
+    /// it would name another file.
+    pub fn resolve_relative(&mut self, holders: &HashMap<u64, Vec<i32>>) {
+        for listener in &mut self.listeners {
+            let Some(bound) = listener.bound_path.as_deref().filter(|b| b.is_relative()) else {
+                continue;
+            };
+            let directory = holders
+                .get(&listener.socket)
+                .and_then(|pids| holder::pick_holder(listener.socket, pids))
+                .and_then(|process| platform::working_directory(process.pid));
+            listener.bound_path = directory.map(|directory| directory.join(bound));
+        }
     }
 
     pub fn all(&self) -> &[Listener] {

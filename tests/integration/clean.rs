@@ -340,12 +340,7 @@ fn stress_clean_beside_masters_being_made_and_used() {
         b"sentinel\n"
     );
     let status = status_json(&env, &[]);
-    let orphans: Vec<&Value> = status["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["state"] == "orphan")
-        .collect();
+    let orphans = crate::common::cli::in_state(&status, "orphan");
     assert!(orphans.is_empty(), "orphans: {orphans:?}");
 }
 

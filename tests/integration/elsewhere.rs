@@ -7,7 +7,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::cli::{entry_for, listed, muxguard, status_json};
+use crate::common::cli::{acting_json, entry_for, in_state, listed, muxguard, status_json};
 use crate::common::{TestEnv, is_running, output_within, wait_until};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -157,4 +157,65 @@ fn masters_with_a_control_path_of_their_own_are_found_and_dealt_with() {
             "{key} is still remembered: {state}"
         );
     }
+}
+
+/// Emacs TRAMP's default `-o ControlPath=tramp.%C` is relative: ssh binds it in its working
+/// directory. Read from anywhere else the bare name leads nowhere, and the live master passed
+/// for an orphan that `reset --all` killed, leaving its socket behind. Resolved against the
+/// master's working directory, it is a live master like any other, wherever muxguard runs.
+#[test]
+fn a_relative_control_path_is_read_where_its_master_works() {
+    let env = TestEnv::new();
+    let workdir = env.root.join("where-tramp-ran");
+    fs::create_dir_all(&workdir).unwrap();
+    let mut command = env.ssh_command();
+    command
+        .current_dir(&workdir)
+        .args(["-o", "ControlPath=tramp.%C", "-o", "ControlPersist=60"])
+        .args(["alpha", "true"]);
+    let made = output_within(&mut command, Duration::from_secs(15));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let socket = socket_in(&workdir);
+
+    // Run from the test's directory, not the master's.
+    assert_ne!(std::env::current_dir().unwrap(), workdir);
+    let status = status_json(&env, &[]);
+    let entry = listed(&status, &socket);
+    assert_eq!(entry["state"], "live", "{entry}");
+    let pid = entry["pid"].as_i64().unwrap() as i32;
+    env.track_pid(pid);
+    let orphans = in_state(&status, "orphan");
+    assert!(orphans.is_empty(), "{orphans:?}");
+
+    let reset = acting_json(&env, "reset", &["--all"]);
+    let entry = listed(&reset, &socket);
+    assert_eq!(entry["state"], "live", "{entry}");
+    assert_ne!(entry["outcome"], "killed", "{entry}");
+    wait_until("the master to exit", Duration::from_secs(5), || {
+        !is_running(pid)
+    });
+    assert!(!socket.exists(), "its socket went with it");
+
+    // Stopped, it is hung, and `clean --probe` ends it, as it would any other.
+    let made = output_within(&mut command, Duration::from_secs(15));
+    assert!(made.status.success());
+    let socket = socket_in(&workdir);
+    let entry = status_json(&env, &[]);
+    let pid = listed(&entry, &socket)["pid"].as_i64().unwrap() as i32;
+    env.track_pid(pid);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+    let cleaned = acting_json(&env, "clean", &["--probe"]);
+    let entry = listed(&cleaned, &socket);
+    assert_eq!(
+        (&entry["state"], &entry["action"]),
+        (&"hung".into(), &"reset".into()),
+        "{entry}"
+    );
+    wait_until("the stopped master to end", Duration::from_secs(5), || {
+        !is_running(pid)
+    });
 }

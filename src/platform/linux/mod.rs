@@ -22,7 +22,7 @@ pub use links::links;
 pub use listeners::listeners;
 #[cfg(not(feature = "portable"))]
 pub use native::{ProcessHandle, network_facts, stream_socket};
-pub use procs::{holders_of, holds_socket, process};
+pub use procs::{holders_of, holds_socket, process, working_directory};
 
 /// sun_path holds 108 bytes with the final NUL.
 pub const MAX_SOCKET_PATH: usize = 107;

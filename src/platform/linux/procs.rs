@@ -30,6 +30,11 @@ pub fn process(pid: i32) -> Option<Process> {
     })
 }
 
+/// The directory a process works in: where a relative name it bound lies.
+pub fn working_directory(pid: i32) -> Option<std::path::PathBuf> {
+    fs::read_link(format!("/proc/{pid}/cwd")).ok()
+}
+
 /// For each socket inode, the pids of the processes of `owner` that hold it open.
 ///
 /// With `Owner::Own`, scans only processes owned by the effective user: those are the only

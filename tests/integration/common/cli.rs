@@ -61,6 +61,25 @@ pub fn run(mut command: Command) -> Run {
     }
 }
 
+/// `COMMAND --json -F CONFIG` (clean, reset) with `args`, which must succeed: its JSON.
+pub fn acting_json(env: &super::TestEnv, command: &str, args: &[&str]) -> Value {
+    let mut all = vec![command, "--json", "-F", env.ssh_config.to_str().unwrap()];
+    all.extend(args);
+    let run = muxguard(env, &all);
+    assert_eq!(run.code, 0, "{command} failed: {}", run.stderr);
+    run.json()
+}
+
+/// The entries of a JSON's `sockets` in `state`.
+pub fn in_state<'a>(json: &'a Value, state: &str) -> Vec<&'a Value> {
+    json["sockets"]
+        .as_array()
+        .expect("sockets is an array")
+        .iter()
+        .filter(|socket| socket["state"] == state)
+        .collect()
+}
+
 /// The `sockets` entry of a status JSON for `path`, if listed.
 pub fn entry_for<'a>(status: &'a Value, path: &std::path::Path) -> Option<&'a Value> {
     status["sockets"]
