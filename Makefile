@@ -46,6 +46,9 @@ test-deps:
 		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
 	done; \
 	[ -e /usr/share/bash-completion/bash_completion ] || missing="$$missing bash-completion"; \
+	if [ "$$(id -u)" = 0 ]; then \
+		[ -x /usr/sbin/iptables ] || command -v iptables >/dev/null 2>&1 || missing="$$missing iptables"; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "installing:$$missing"; \

@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::process::Command;
 
 use clap::CommandFactory;
@@ -11,6 +12,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, SshArgs};
 use crate::engine::examine;
 use crate::error::{Error, ExitCode, Result};
+use crate::link::handover;
 use crate::link::probe::ProbeMode;
 use crate::openssh::args::SshOptions;
 use crate::openssh::ssh;
@@ -40,21 +42,58 @@ pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
     let opens_a_session =
         SshOptions::parse(&args.ssh_args).is_some_and(|options| !options.opens_no_session());
     let mut route = Route::ThroughTheMaster;
+    let mut carrier = None;
     if !disabled && opens_a_session {
         // A panic in the check must not keep ssh from running.
-        if let Ok(chosen) =
+        if let Ok((chosen, carrying)) =
             panic::catch_unwind(AssertUnwindSafe(|| repair(&args.ssh_args, deadline)))
         {
             route = chosen;
+            carrier = carrying;
         }
     }
+    watchdog::disarm();
+    if let Some(carrier) = carrier.filter(|_| route == Route::ThroughTheMaster) {
+        handover::watch(&carrier.path, carrier.pid, carrier.started);
+    }
     Err(exec_ssh(&real_ssh, route, &args.ssh_args))
+}
+
+/// The live master the session will go through, to be watched after the hand-over.
+struct Carrier {
+    path: PathBuf,
+    pid: i32,
+    started: u64,
+}
+
+impl Carrier {
+    /// The destination's master, or else the jump host's whose `ssh -W` will carry the
+    /// session (there ssh has no fallback, but ends instead of hanging).
+    fn of(examined: &examine::Examined) -> Option<Carrier> {
+        let live = |socket: &examine::Examined| {
+            let report = &socket.report;
+            (report.state == State::Live && socket.repair.is_none())
+                .then_some(())
+                .and(report.path.clone().zip(report.pid))
+        };
+        let (path, pid) = live(examined).or_else(|| {
+            let reached_directly = examined.report.state != State::Live;
+            examined
+                .hops
+                .last()
+                .filter(|_| reached_directly)
+                .and_then(live)
+        })?;
+        let started = platform::process(pid)?.started;
+        Some(Carrier { path, pid, started })
+    }
 }
 
 /// `muxguard ssh` whose command line muxguard could not read (a bad MUXGUARD_TIMEOUT, say):
 /// ssh runs with its arguments all the same.
 pub fn run_unchecked(ssh_args: &[OsString]) -> Result<ExitCode> {
     let real_ssh = ssh::find_real_ssh()?;
+    watchdog::disarm();
     Err(exec_ssh(&real_ssh, Route::ThroughTheMaster, ssh_args))
 }
 
@@ -67,7 +106,6 @@ fn exec_ssh(real_ssh: &std::path::Path, route: Route, ssh_args: &[OsString]) -> 
         // Before the user's arguments, so that an -S of theirs still wins.
         command.args(["-o", "ControlPath=none"]);
     }
-    watchdog::disarm();
     let error = command.args(ssh_args).exec();
     Error::Failed(format!("cannot run {}: {error}", real_ssh.display()))
 }
@@ -97,10 +135,10 @@ enum Route {
 /// One broken master is not ended: a session suspended in a terminal (Ctrl-Z on a foreground
 /// `ssh host` that became the master). Its user means to resume it with `fg`, so this ssh goes
 /// around it instead (a jump host's is left to its user: ssh cannot go around it).
-fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
+fn repair(ssh_args: &[OsString], deadline: Deadline) -> (Route, Option<Carrier>) {
     let mode = ProbeMode::from_env().unwrap_or_default();
     let Ok(mut examined) = examine::examine(None, ssh_args, mode, false, deadline) else {
-        return Route::ThroughTheMaster;
+        return (Route::ThroughTheMaster, None);
     };
     for hop in &mut examined.hops {
         if let Some(master) = suspended_in_a_terminal(hop) {
@@ -120,10 +158,10 @@ fn repair(ssh_args: &[OsString], deadline: Deadline) -> Route {
             shown_path(&examined),
             master.pid
         ));
-        return Route::AroundTheMaster;
+        return (Route::AroundTheMaster, None);
     }
     repair_one(&mut examined, deadline);
-    Route::ThroughTheMaster
+    (Route::ThroughTheMaster, Carrier::of(&examined))
 }
 
 /// `--fix` for one socket, said in one line when something was done.

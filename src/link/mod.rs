@@ -1,6 +1,8 @@
 //! A master's link to its server: whether a round trip is worth it (the kernel's view of the
-//! flow, a suspend, a change of network), and the round trip itself. Uses socket, openssh's
+//! flow, a suspend, a change of network), the round trip itself, and the watch of a request
+//! after the hand-over to ssh. Uses socket, openssh's
 //! mux client and platform; what it learns is recorded by the engine, not here.
 
+pub mod handover;
 pub mod netstate;
 pub mod probe;

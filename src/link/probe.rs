@@ -366,6 +366,7 @@ mod tests {
                 silent: Duration::from_secs(silent_s),
                 since_sent: Duration::from_millis(since_sent_ms),
                 rtt: Duration::from_millis(20),
+                bytes_acked: None,
             }),
         })
     }

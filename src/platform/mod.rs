@@ -111,4 +111,6 @@ pub struct TcpTiming {
     pub since_sent: Duration,
     /// Smoothed round-trip time.
     pub rtt: Duration,
+    /// Bytes the server acknowledged so far (Linux 4.1 and later; the SYN counts as one).
+    pub bytes_acked: Option<u64>,
 }

@@ -48,6 +48,11 @@ impl ProcessHandle {
             .is_some_and(|now| now.started == self.started && now.status != Status::Zombie)
     }
 
+    /// It holds no descriptor.
+    pub fn descriptor(&self) -> Option<i32> {
+        None
+    }
+
     pub fn signal(&self, signal: Signal) -> io::Result<()> {
         if !self.alive() {
             return Err(io::Error::from_raw_os_error(libc::ESRCH));

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::cli::{Run, run, status_json};
-use crate::common::netns::Namespace;
+use crate::common::netns::{Namespace, SERVER_ADDRESS, Veth};
 use crate::common::{TestEnv, output_within, wait_until};
 use nix::sys::signal::Signal;
 
@@ -114,40 +114,6 @@ fn a_silent_server_is_probed_once_it_has_been_silent_too_long() {
     });
 }
 
-/// Two network namespaces joined by a veth pair: the client's (10.99.0.1) and the server's
-/// (10.99.0.2).
-struct Veth {
-    client: Namespace,
-    server: Namespace,
-}
-
-const SERVER_ADDRESS: &str = "10.99.0.2";
-
-impl Veth {
-    fn new() -> Option<Veth> {
-        let veth = Veth {
-            client: Namespace::new()?,
-            server: Namespace::new()?,
-        };
-        let server = veth.server.name.as_str();
-        veth.client.ip(&[
-            "link", "add", "vc", "type", "veth", "peer", "name", "vs", "netns", server,
-        ]);
-        veth.client
-            .ip(&["addr", "add", "10.99.0.1/24", "dev", "vc"]);
-        veth.server
-            .ip(&["addr", "add", "10.99.0.2/24", "dev", "vs"]);
-        veth.client.ip(&["link", "set", "vc", "up"]);
-        veth.server.ip(&["link", "set", "vs", "up"]);
-        Some(veth)
-    }
-
-    /// The server's end of the pair goes down: packets from the client are lost.
-    fn cut(&self) {
-        self.server.ip(&["link", "set", "vs", "down"]);
-    }
-}
-
 /// A link that really drops packets: the kernel shows data unacknowledged and retransmitted, and
 /// `auto` probes at once, long before the server's silence reaches MUXGUARD_PROBE_AFTER.
 #[test]
@@ -160,15 +126,7 @@ fn a_link_that_drops_packets_is_probed_at_once() {
     veth.server.start_sshd(&env, SERVER_ADDRESS);
 
     // Every ssh and muxguard of the client runs in its namespace, to the server across the pair.
-    let across = [
-        "-o",
-        &format!("HostName={SERVER_ADDRESS}"),
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-    ]
-    .map(String::from);
+    let across = crate::common::netns::across();
     let ssh = |args: &[&str]| {
         let mut command = veth.client.command("ssh");
         command

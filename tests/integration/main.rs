@@ -9,6 +9,7 @@ mod check;
 mod clean;
 mod completions;
 mod config_bounds;
+mod dead_flow;
 mod doctor;
 mod doctor_deadline;
 mod elsewhere;

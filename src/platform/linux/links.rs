@@ -191,7 +191,7 @@ fn tcp_connection(socket: &OwnedFd) -> Option<TcpLink> {
         }
         _ => return None,
     };
-    let mut info = [0u8; 104];
+    let mut info = [0u8; TCP_INFO_READ];
     let mut length = info.len() as libc::socklen_t;
     // SAFETY: the buffer holds `length` bytes, and the kernel writes at most that many.
     let asked = unsafe {
@@ -269,13 +269,20 @@ fn parse_inet_diag_msg(body: &[u8], wanted: &HashSet<u64>) -> Option<(u64, TcpLi
     ))
 }
 
+/// How much of `struct tcp_info` is read: up to `tcpi_bytes_acked`.
+const TCP_INFO_READ: usize = 128;
+
 /// The fields of `struct tcp_info` (linux/tcp.h) that tell how the link is doing; they have
-/// been at these offsets since Linux 2.6.
+/// been at these offsets since Linux 2.6, the byte counts since 4.1.
 fn parse_tcp_info(state: u8, info: &[u8]) -> Option<TcpTiming> {
     if info.len() < 72 {
         return None;
     }
     let millis = |at: usize| Duration::from_millis(ne_u32(&info[at..at + 4]) as u64);
+    let counter = |at: usize| {
+        let bytes = info.get(at..at + 8)?;
+        Some(u64::from_ne_bytes(bytes.try_into().ok()?))
+    };
     Some(TcpTiming {
         established: state == TCP_ESTABLISHED,
         retransmits: info[2],
@@ -284,6 +291,7 @@ fn parse_tcp_info(state: u8, info: &[u8]) -> Option<TcpTiming> {
         silent: millis(52),
         since_sent: millis(44),
         rtt: Duration::from_micros(ne_u32(&info[68..72]) as u64),
+        bytes_acked: counter(120),
     })
 }
 
@@ -371,6 +379,24 @@ mod tests {
             assert!(timing.silent < Duration::from_secs(5));
         }
         assert!(matches!(links(&[me]).get(&me), Some(Link::Tcp(_))));
+    }
+
+    /// What the peer acknowledged, counted in bytes.
+    #[test]
+    fn counts_the_bytes_acknowledged() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsFd;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        client.write_all(b"0123456789").unwrap();
+        accepted.read_exact(&mut [0; 10]).unwrap();
+        accepted.write_all(b"abcde").unwrap();
+        client.read_exact(&mut [0; 5]).unwrap();
+        let socket = client.as_fd().try_clone_to_owned().unwrap();
+        let timing = tcp_connection(&socket).unwrap().timing.unwrap();
+        // Acknowledged at the latest with the reply; the kernel counts the SYN too.
+        assert_eq!(timing.bytes_acked, Some(11), "{timing:?}");
     }
 
     #[test]

@@ -45,6 +45,14 @@ impl ProcessHandle {
         Ok(ProcessHandle::Pidfd(pidfd))
     }
 
+    /// The descriptor the handle holds, if it holds one (to keep it open where others close).
+    pub fn descriptor(&self) -> Option<i32> {
+        match self {
+            ProcessHandle::Pidfd(pidfd) => Some(pidfd.as_raw_fd()),
+            ProcessHandle::Checked(_) => None,
+        }
+    }
+
     pub fn signal(&self, signal: Signal) -> io::Result<()> {
         let pidfd = match self {
             ProcessHandle::Pidfd(pidfd) => pidfd,

@@ -57,6 +57,19 @@ impl Namespace {
         assert!(status.success(), "ip -n {} {}", self.name, args.join(" "));
     }
 
+    /// The names of the processes running in the namespace.
+    pub fn process_names(&self) -> Vec<String> {
+        let output = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .filter_map(|pid| fs::read_to_string(format!("/proc/{pid}/comm")).ok())
+            .map(|name| name.trim_end().to_string())
+            .collect()
+    }
+
     /// `program` run inside the namespace.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut command = Command::new("ip");
@@ -110,5 +123,100 @@ impl Drop for Namespace {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+    }
+}
+
+/// Two network namespaces joined by a veth pair: the client's (10.99.0.1) and the server's
+/// (10.99.0.2).
+pub struct Veth {
+    pub client: Namespace,
+    pub server: Namespace,
+}
+
+pub const SERVER_ADDRESS: &str = "10.99.0.2";
+
+impl Veth {
+    pub fn new() -> Option<Veth> {
+        let veth = Veth {
+            client: Namespace::new()?,
+            server: Namespace::new()?,
+        };
+        let server = veth.server.name.as_str();
+        veth.client.ip(&[
+            "link", "add", "vc", "type", "veth", "peer", "name", "vs", "netns", server,
+        ]);
+        veth.client
+            .ip(&["addr", "add", "10.99.0.1/24", "dev", "vc"]);
+        veth.server
+            .ip(&["addr", "add", "10.99.0.2/24", "dev", "vs"]);
+        veth.client.ip(&["link", "set", "vc", "up"]);
+        veth.server.ip(&["link", "set", "vs", "up"]);
+        Some(veth)
+    }
+
+    /// The server's end of the pair goes down: packets from the client are lost.
+    pub fn cut(&self) {
+        self.server.ip(&["link", "set", "vs", "down"]);
+    }
+}
+
+/// The options that take a client's ssh across the pair to the server (whose host key no
+/// known_hosts file of the test's holds under that address).
+pub fn across() -> Vec<String> {
+    [
+        "-o",
+        &format!("HostName={SERVER_ADDRESS}"),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl Veth {
+    /// Whether flows can be dropped here (iptables); if not, says that `test` is skipped.
+    pub fn can_drop_flows(test: &str) -> bool {
+        let possible = Namespace::possible(test) && which::which("iptables").is_ok();
+        if !possible {
+            eprintln!("skipped {test}: it needs iptables to drop one flow");
+        }
+        possible
+    }
+
+    /// The client's port of `pid`'s established TCP connection to the server.
+    pub fn flow_port_of(&self, pid: i32) -> u16 {
+        let output = self
+            .client
+            .command("ss")
+            .args(["-Htnp", "state", "established", "dst", SERVER_ADDRESS])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&output.stdout);
+        let owner = format!("pid={pid},");
+        table
+            .lines()
+            .find(|line| line.contains(&owner))
+            .and_then(|line| line.split_whitespace().nth(2))
+            .and_then(|local| local.rsplit_once(':'))
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_else(|| panic!("no connection of pid {pid} in:\n{table}"))
+    }
+
+    /// Every packet of the client's flow from `port` is lost, both ways, as a NAT that forgot
+    /// it or a VPN that dropped it loses them: on arrival, so that each side sends and
+    /// retransmits as into a network (a packet dropped on its way out fails the send instead).
+    /// New connections get through.
+    pub fn drop_flow(&self, port: u16) {
+        let port = port.to_string();
+        for (namespace, side) in [(&self.server, "--sport"), (&self.client, "--dport")] {
+            let status = namespace
+                .command("iptables")
+                .args(["-I", "INPUT", "-p", "tcp", side, &port, "-j", "DROP"])
+                .status()
+                .unwrap();
+            assert!(status.success(), "iptables INPUT {side} {port}");
+        }
     }
 }

@@ -1,0 +1,203 @@
+//! A master whose one TCP flow the network dropped a moment ago (a NAT that forgot it, a VPN
+//! that dropped it), while new connections get through: made for real in namespaces of the
+//! test's, with iptables.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::TestEnv;
+use crate::common::cli::run;
+use crate::common::netns::{SERVER_ADDRESS, Veth};
+use crate::common::output_within;
+
+/// Across the pair, and with no keepalive of ssh's own: only muxguard can notice.
+fn across() -> Vec<String> {
+    let mut options = crate::common::netns::across();
+    options.extend(["-o".into(), "ServerAliveInterval=0".into()]);
+    options
+}
+
+fn ssh(veth: &Veth, env: &TestEnv, args: &[&str]) -> Command {
+    let mut command = veth.client.command("ssh");
+    command
+        .arg("-F")
+        .arg(&env.ssh_config)
+        .args(across())
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+fn muxguard(veth: &Veth, env: &TestEnv, args: &[&str]) -> Command {
+    let mut command = veth.client.command(env!("CARGO_BIN_EXE_muxguard"));
+    env.isolate(&mut command);
+    command.args(args);
+    command
+}
+
+/// A namespace pair with the server, and a ControlPersist master for alpha across it: the
+/// pair, the master's pid and its flow's port.
+fn master_across(test: &str, env: &TestEnv) -> Option<(Veth, i32, u16)> {
+    if !Veth::can_drop_flows(test) {
+        return None;
+    }
+    let veth = Veth::new()?;
+    let sshd = veth.server.start_sshd(env, SERVER_ADDRESS);
+    std::fs::write(env.root.join("sshd-across.pid"), sshd.to_string()).unwrap();
+    let made = output_within(
+        &mut ssh(&veth, env, &["-o", "ControlPersist=60", "alpha", "true"]),
+        Duration::from_secs(15),
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut check = muxguard(&veth, env, &["check", "--json", "--", "-F"]);
+    check.arg(&env.ssh_config).args(across()).arg("alpha");
+    let json = run(check).json();
+    assert_eq!(json["state"], "live", "{json}");
+    let master = json["pid"].as_i64().unwrap() as i32;
+    env.track_pid(master);
+    let port = veth.flow_port_of(master);
+    Some((veth, master, port))
+}
+
+/// `muxguard ssh alpha` running `command` on the server, from the client's namespace.
+fn wrapped(veth: &Veth, env: &TestEnv, command: &str) -> Command {
+    let mut wrapped = muxguard(veth, env, &["ssh", "-F"]);
+    wrapped
+        .arg(&env.ssh_config)
+        .args(across())
+        .args(["alpha", command]);
+    wrapped
+}
+
+/// Dropped a moment ago, the flow shows nothing before the request goes out: the check lets
+/// ssh through the master, and its request is lost. The companion sees it retransmitted and
+/// unacknowledged and ends the master; ssh falls back to a connection of its own. Through in
+/// a few seconds, the command run once, the output whole even through `$(...)`.
+#[test]
+fn a_flow_dropped_a_moment_ago_is_left_for_a_fresh_connection() {
+    let env = TestEnv::new();
+    let test = "a_flow_dropped_a_moment_ago_is_left_for_a_fresh_connection";
+    let Some((veth, master, port)) = master_across(test, &env) else {
+        return;
+    };
+    let runs = env.root.join("runs");
+    let command = format!("echo once >> {}; echo ALIVE", runs.display());
+    veth.drop_flow(port);
+
+    let started = Instant::now();
+    let output = output_within(&mut wrapped(&veth, &env, &command), Duration::from_secs(30));
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.stdout, b"ALIVE\n", "after {took:?}: {stderr}");
+    assert!(took < Duration::from_secs(6), "took {took:?}: {stderr}");
+    assert!(
+        stderr.contains(&format!("ended master pid {master}")),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "once\n");
+    crate::common::wait_until("the dead master to end", Duration::from_secs(5), || {
+        !crate::common::is_running(master)
+    });
+    assert_no_companion(&veth);
+}
+
+/// No muxguard is left in the client's namespace once ssh is done: the companion goes with it.
+fn assert_no_companion(veth: &Veth) {
+    crate::common::wait_until("the companion to go", Duration::from_secs(2), || {
+        !veth
+            .client
+            .process_names()
+            .iter()
+            .any(|name| name == "muxguard")
+    });
+}
+
+/// The same through `out=$(timeout 30 muxguard ssh ...)`: the companion holds no descriptor
+/// of the command substitution's, so it returns with ssh.
+#[test]
+fn a_command_substitution_returns_with_the_output() {
+    let env = TestEnv::new();
+    let test = "a_command_substitution_returns_with_the_output";
+    let Some((veth, _, port)) = master_across(test, &env) else {
+        return;
+    };
+    veth.drop_flow(port);
+    let line = format!(
+        "out=$(timeout 30 {} ssh -F {} {} alpha 'echo ALIVE'); echo \"got $out\"",
+        env!("CARGO_BIN_EXE_muxguard"),
+        env.ssh_config.display(),
+        across().join(" "),
+    );
+    let mut shell = veth.client.command("sh");
+    env.isolate(&mut shell);
+    shell.args(["-c", &line]);
+    let started = Instant::now();
+    let output = output_within(&mut shell, Duration::from_secs(40));
+    let took = started.elapsed();
+    assert_eq!(
+        output.stdout,
+        b"got ALIVE\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+}
+
+/// A server that is wedged but acknowledges (its session processes stopped, its kernel still
+/// answering TCP): the request was acknowledged, so the master is never ended, and once the
+/// server goes on the command runs, once. ServerAliveInterval's business, not muxguard's.
+#[test]
+fn a_request_the_server_acknowledged_is_never_taken_back() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let env = TestEnv::new();
+    let test = "a_request_the_server_acknowledged_is_never_taken_back";
+    let Some((veth, master, _)) = master_across(test, &env) else {
+        return;
+    };
+    let sshd: i32 = std::fs::read_to_string(env.root.join("sshd-across.pid"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let server_side = crate::common::descendants(sshd);
+    assert!(!server_side.is_empty());
+    let signal_all = |signal| {
+        for &pid in &server_side {
+            kill(Pid::from_raw(pid), signal).unwrap();
+        }
+    };
+    signal_all(Signal::SIGSTOP);
+    let runs = env.root.join("runs");
+    let command = format!("echo once >> {}; echo ALIVE", runs.display());
+    let mut session = wrapped(&veth, &env, &command);
+    session.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = session.spawn().unwrap();
+    env.track_pid(child.id() as i32);
+    // Past every threshold of the companion's.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(crate::common::is_running(master), "the master was ended");
+    signal_all(Signal::SIGCONT);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.stdout, b"ALIVE\n", "{stderr}");
+    assert!(!stderr.contains("ended master"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "once\n");
+    assert!(crate::common::is_running(master));
+
+    // And a healthy master carries command after command, never ended.
+    for _ in 0..20 {
+        let output = output_within(&mut wrapped(&veth, &env, "true"), Duration::from_secs(10));
+        assert!(output.status.success());
+        assert!(
+            output.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert!(crate::common::is_running(master));
+    assert_no_companion(&veth);
+}
