@@ -201,3 +201,109 @@ fn a_request_the_server_acknowledged_is_never_taken_back() {
     assert!(crate::common::is_running(master));
     assert_no_companion(&veth);
 }
+
+/// `behind` has no master of its own and is reached through beta's; both are across the pair.
+fn env_behind_a_bastion() -> TestEnv {
+    TestEnv::with_extra_config(&format!(
+        "Host beta behind\n  HostName {SERVER_ADDRESS}\n  StrictHostKeyChecking no\n\
+         \x20 UserKnownHostsFile /dev/null\n  ServerAliveInterval 0\n\
+         Host behind\n  ControlPath none\n  ProxyJump beta\n"
+    ))
+}
+
+/// The bastion's master across the pair, made and then its flow dropped: the pair and the
+/// master's pid.
+fn dead_bastion(test: &str, env: &TestEnv) -> Option<(Veth, i32)> {
+    if !Veth::can_drop_flows(test) {
+        return None;
+    }
+    let veth = Veth::new()?;
+    veth.server.start_sshd(env, SERVER_ADDRESS);
+    let mut make = veth.client.command("ssh");
+    make.arg("-F")
+        .arg(&env.ssh_config)
+        .args(["-o", "ControlPersist=60", "beta", "true"])
+        .stdin(Stdio::null());
+    let made = output_within(&mut make, Duration::from_secs(15));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut check = muxguard(&veth, env, &["check", "--json", "-F"]);
+    check.arg(&env.ssh_config).arg("beta");
+    let json = run(check).json();
+    let master = json["pid"].as_i64().expect("a bastion master") as i32;
+    env.track_pid(master);
+    veth.drop_flow(veth.flow_port_of(master));
+    Some((veth, master))
+}
+
+fn through_the_bastion(veth: &Veth, env: &TestEnv, settings: &[(&str, &str)]) -> Command {
+    let mut command = muxguard(veth, env, &["ssh", "-F"]);
+    command
+        .envs(settings.iter().copied())
+        .arg(&env.ssh_config)
+        .args(["behind", "echo", "ALIVE"]);
+    command
+}
+
+/// Silent for MUXGUARD_PROBE_AFTER, the bastion's master is probed as the hop is checked,
+/// found dead and ended: ssh's `-W` connects afresh and gets through.
+#[test]
+fn a_bastion_silent_too_long_is_ended_before_ssh_goes_through_it() {
+    let env = env_behind_a_bastion();
+    let test = "a_bastion_silent_too_long_is_ended_before_ssh_goes_through_it";
+    let Some((veth, master)) = dead_bastion(test, &env) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(2200));
+    let settings = [("MUXGUARD_PROBE_AFTER", "2s")];
+    let started = Instant::now();
+    let output = output_within(
+        &mut through_the_bastion(&veth, &env, &settings),
+        Duration::from_secs(30),
+    );
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.stdout, b"ALIVE\n", "after {took:?}: {stderr}");
+    assert!(took < Duration::from_secs(8), "took {took:?}: {stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+    crate::common::wait_until("the dead bastion to end", Duration::from_secs(5), || {
+        !crate::common::is_running(master)
+    });
+}
+
+/// Dropped a moment ago, under the default settings: nothing shows before the hand-over, and
+/// `-W` through the bastion has no fallback; the companion ends the bastion's master, and ssh
+/// ends within seconds, with muxguard's line, instead of hanging. The next ssh gets through.
+#[test]
+fn behind_a_bastion_dropped_a_moment_ago_ssh_ends_instead_of_hanging() {
+    let env = env_behind_a_bastion();
+    let test = "behind_a_bastion_dropped_a_moment_ago_ssh_ends_instead_of_hanging";
+    let Some((veth, master)) = dead_bastion(test, &env) else {
+        return;
+    };
+    let started = Instant::now();
+    let output = output_within(
+        &mut through_the_bastion(&veth, &env, &[]),
+        Duration::from_secs(30),
+    );
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(took < Duration::from_secs(8), "took {took:?}: {stderr}");
+    assert!(
+        stderr.contains(&format!("ended master pid {master}")),
+        "{stderr}"
+    );
+    let again = output_within(
+        &mut through_the_bastion(&veth, &env, &[]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        again.stdout,
+        b"ALIVE\n",
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
