@@ -17,7 +17,7 @@ use crate::link::probe::ProbeMode;
 use crate::openssh::args::SshOptions;
 use crate::openssh::ssh;
 use crate::output;
-use crate::platform;
+use crate::platform::{self, Link};
 use crate::repair::Action;
 use crate::socket::report::State;
 use crate::support::deadline::Deadline;
@@ -67,8 +67,9 @@ struct Carrier {
 }
 
 impl Carrier {
-    /// The destination's master, or else the jump host's whose `ssh -W` will carry the
-    /// session (there ssh has no fallback, but ends instead of hanging).
+    /// The master whose TCP flow will carry the session: the destination's own; or, where it
+    /// has none of its own (a jump host carries it) or there is no live master, the last
+    /// hop's. Behind a hop ssh has no fallback, but ends instead of hanging.
     fn of(examined: &examine::Examined) -> Option<Carrier> {
         let live = |socket: &examine::Examined| {
             let report = &socket.report;
@@ -76,14 +77,13 @@ impl Carrier {
                 .then_some(())
                 .and(report.path.clone().zip(report.pid))
         };
-        let (path, pid) = live(examined).or_else(|| {
-            let reached_directly = examined.report.state != State::Live;
-            examined
-                .hops
-                .last()
-                .filter(|_| reached_directly)
-                .and_then(live)
-        })?;
+        let own_flow = |pid: i32| match &examined.report.link {
+            Some(link) => matches!(link, Link::Tcp(_)),
+            None => matches!(platform::links(&[pid]).get(&pid), Some(Link::Tcp(_))),
+        };
+        let (path, pid) = live(examined)
+            .filter(|&(_, pid)| own_flow(pid))
+            .or_else(|| examined.hops.last().and_then(live))?;
         let started = platform::process(pid)?.started;
         Some(Carrier { path, pid, started })
     }

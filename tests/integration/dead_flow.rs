@@ -202,12 +202,13 @@ fn a_request_the_server_acknowledged_is_never_taken_back() {
     assert_no_companion(&veth);
 }
 
-/// `behind` has no master of its own and is reached through beta's; both are across the pair.
+/// `behind` has no master of its own and is reached through beta's; `inner` has one, carried
+/// by beta's; all are across the pair.
 fn env_behind_a_bastion() -> TestEnv {
     TestEnv::with_extra_config(&format!(
-        "Host beta behind\n  HostName {SERVER_ADDRESS}\n  StrictHostKeyChecking no\n\
+        "Host beta behind inner\n  HostName {SERVER_ADDRESS}\n  StrictHostKeyChecking no\n\
          \x20 UserKnownHostsFile /dev/null\n  ServerAliveInterval 0\n\
-         Host behind\n  ControlPath none\n  ProxyJump beta\n"
+         Host behind\n  ControlPath none\n  ProxyJump beta\nHost inner\n  ProxyJump beta\n"
     ))
 }
 
@@ -219,10 +220,18 @@ fn dead_bastion(test: &str, env: &TestEnv) -> Option<(Veth, i32)> {
     }
     let veth = Veth::new()?;
     veth.server.start_sshd(env, SERVER_ADDRESS);
+    let master = persist_master(&veth, env, "beta");
+    veth.drop_flow(veth.flow_port_of(master));
+    Some((veth, master))
+}
+
+/// A ControlPersist master for `alias` (as the config takes it across), made from the client's
+/// namespace: its pid.
+fn persist_master(veth: &Veth, env: &TestEnv, alias: &str) -> i32 {
     let mut make = veth.client.command("ssh");
     make.arg("-F")
         .arg(&env.ssh_config)
-        .args(["-o", "ControlPersist=60", "beta", "true"])
+        .args(["-o", "ControlPersist=60", alias, "true"])
         .stdin(Stdio::null());
     let made = output_within(&mut make, Duration::from_secs(15));
     assert!(
@@ -230,13 +239,12 @@ fn dead_bastion(test: &str, env: &TestEnv) -> Option<(Veth, i32)> {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let mut check = muxguard(&veth, env, &["check", "--json", "-F"]);
-    check.arg(&env.ssh_config).arg("beta");
+    let mut check = muxguard(veth, env, &["check", "--json", "-F"]);
+    check.arg(&env.ssh_config).arg(alias);
     let json = run(check).json();
-    let master = json["pid"].as_i64().expect("a bastion master") as i32;
+    let master = json["pid"].as_i64().expect("a master") as i32;
     env.track_pid(master);
-    veth.drop_flow(veth.flow_port_of(master));
-    Some((veth, master))
+    master
 }
 
 fn through_the_bastion(veth: &Veth, env: &TestEnv, settings: &[(&str, &str)]) -> Command {
@@ -306,4 +314,42 @@ fn behind_a_bastion_dropped_a_moment_ago_ssh_ends_instead_of_hanging() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+}
+
+/// A master of its own behind the bastion holds no TCP flow: the bastion's carries it. That
+/// flow dropped a moment ago, the companion watches it, ends the bastion's master, the inner
+/// master goes with it, and ssh connects afresh: through, the command run once, both old
+/// masters gone.
+#[test]
+fn a_master_carried_by_a_bastion_dropped_a_moment_ago_is_left_for_a_fresh_one() {
+    let env = env_behind_a_bastion();
+    let test = "a_master_carried_by_a_bastion_dropped_a_moment_ago_is_left_for_a_fresh_one";
+    if !Veth::can_drop_flows(test) {
+        return;
+    }
+    let Some(veth) = Veth::new() else { return };
+    veth.server.start_sshd(&env, SERVER_ADDRESS);
+    let masters = ["beta", "inner"].map(|alias| persist_master(&veth, &env, alias));
+    veth.drop_flow(veth.flow_port_of(masters[0]));
+
+    let runs = env.root.join("runs");
+    let mut command = muxguard(&veth, &env, &["ssh", "-F"]);
+    command.arg(&env.ssh_config).args([
+        "inner",
+        &format!("echo once >> {}; echo ALIVE", runs.display()),
+    ]);
+    let started = Instant::now();
+    let output = output_within(&mut command, Duration::from_secs(30));
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.stdout, b"ALIVE\n", "after {took:?}: {stderr}");
+    assert!(took < Duration::from_secs(8), "took {took:?}: {stderr}");
+    assert!(
+        stderr.contains(&format!("ended master pid {}", masters[0])),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "once\n");
+    crate::common::wait_until("both old masters to end", Duration::from_secs(5), || {
+        masters.iter().all(|&pid| !crate::common::is_running(pid))
+    });
 }
