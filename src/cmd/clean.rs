@@ -95,7 +95,7 @@ fn clean_one(
     (action, Some(repair))
 }
 
-/// One line for each socket acted on or worth a word, then the counts.
+/// One line for each socket acted on and each master kept, with why, then the counts.
 fn print_lines(cleaned: &[Cleaned]) -> io::Result<()> {
     let style = Style::for_stdout();
     let mut out = io::stdout().lock();
@@ -113,6 +113,7 @@ fn print_lines(cleaned: &[Cleaned]) -> io::Result<()> {
             (Action::WouldReset, _) => "would reset",
             (_, State::Hung | State::Unreachable) => "kept (use --probe to end it)",
             (_, State::Orphan) => "kept (reset --all ends it)",
+            (_, State::Live) => "kept (live: clean never touches it)",
             _ => continue,
         };
         let path = socket.path.as_deref().map(text::path).unwrap_or_default();

@@ -131,7 +131,10 @@ impl Say {
                 },
                 || {
                     let path = socket.path.as_deref().map(text::path).unwrap_or_default();
-                    let destination = output::destination(socket);
+                    let destination = match output::destination(socket) {
+                        unnamed if unnamed == "-" => "(destination unknown)".to_string(),
+                        named => named,
+                    };
                     let detail = output::detail(socket, repair);
                     format!(
                         "{event}: {verb} {} {path} {destination} ({detail})",

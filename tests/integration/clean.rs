@@ -68,7 +68,7 @@ fn removes_stale_sockets_and_keeps_everything_else() {
     assert!(is_running(orphan.pid), "orphans are left to reset --all");
     assert_eq!(env.ssh("alpha", &["echo", "fine"]).stdout, b"fine\n");
 
-    // The human report: one line per socket acted on or worth a word, then the counts.
+    // The human report: one line per socket acted on or master kept, then the counts.
     make_stale_socket(&killed.path);
     let run = muxguard(&env, &["clean", "-F", env.ssh_config.to_str().unwrap()]);
     assert_eq!(run.code, 0);
@@ -87,6 +87,15 @@ fn removes_stale_sockets_and_keeps_everything_else() {
     );
     assert!(
         lines.iter().any(|l| l.contains("reset --all")),
+        "{}",
+        run.stdout
+    );
+    // Every master kept is named, with why.
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("kept (live: clean never touches it)  live")
+                && l.contains(live.path.to_str().unwrap())
+        ),
         "{}",
         run.stdout
     );
