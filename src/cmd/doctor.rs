@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::cli::DoctorArgs;
 use crate::error::{Error, ExitCode, Result};
+use crate::openssh::hops;
 use crate::openssh::local_user::LocalUser;
 use crate::openssh::ssh;
 use crate::openssh::ssh_config::{self, ConfigScan};
@@ -109,14 +110,18 @@ pub fn run(args: DoctorArgs, deadline: Deadline) -> Result<ExitCode> {
     let templates = scan.control_path_templates();
     let mut findings = Vec::new();
     let mut catch_all = Vec::new();
+    let mut answered = Vec::new();
     for (host, answer) in hosts.iter().zip(answers) {
         let found = match answer {
             Answer::Settings(config) => {
-                let settings: HashMap<&str, &str> = config
+                let settings: HashMap<String, String> = config
                     .lines()
                     .filter_map(|line| line.split_once(' '))
+                    .map(|(key, value)| (key.to_string(), value.to_string()))
                     .collect();
-                examine(host.as_deref(), &settings, &templates, &local)
+                let found = examine(host.as_deref(), &settings, &templates, &local);
+                answered.push((host.clone(), settings));
+                found
             }
             Answer::Rejected(error) => vec![Finding {
                 host: host.clone(),
@@ -145,6 +150,7 @@ pub fn run(args: DoctorArgs, deadline: Deadline) -> Result<ExitCode> {
             Some(_) => findings.extend(found),
         }
     }
+    findings.extend(jump_hosts_without_keepalive(&answered));
     // A finding every host shares is said once, for the catch-all. Not for `not-checked`: the
     // catch-all's answer missing says nothing of another host's.
     findings.retain(|finding: &Finding| {
@@ -275,10 +281,63 @@ fn only_inherits(scan: &ConfigScan, alias: &str) -> bool {
     true
 }
 
+/// The jump hosts that other hosts go through (`ProxyJump`) and that share one connection
+/// without ServerAliveInterval: when its link dies, every host behind it hangs. A jump host
+/// with no settings of its own has the catch-all's (`None` in `answered`).
+fn jump_hosts_without_keepalive(
+    answered: &[(Option<String>, HashMap<String, String>)],
+) -> Vec<Finding> {
+    let settings_of = |hop: &str| {
+        let own = answered
+            .iter()
+            .find(|(host, _)| host.as_deref() == Some(hop));
+        own.or_else(|| answered.iter().find(|(host, _)| host.is_none()))
+            .map(|(_, settings)| settings)
+    };
+    let mut behind: Vec<(String, Vec<String>)> = Vec::new();
+    for (host, settings) in answered {
+        let (Some(host), Some(spec)) = (host, settings.get("proxyjump")) else {
+            continue;
+        };
+        for hop in hops::jump_host_names(spec) {
+            match behind.iter_mut().find(|(known, _)| *known == hop) {
+                Some((_, hosts)) => hosts.push(host.clone()),
+                None => behind.push((hop, vec![host.clone()])),
+            }
+        }
+    }
+    behind
+        .into_iter()
+        .filter(|(hop, _)| {
+            settings_of(hop).is_some_and(|settings| {
+                let shares = settings.contains_key("controlpath")
+                    && settings.get("controlmaster").is_some_and(|m| m != "false");
+                shares
+                    && settings
+                        .get("serveraliveinterval")
+                        .is_some_and(|s| s == "0")
+            })
+        })
+        .map(|(hop, hosts)| Finding {
+            message: format!(
+                "{hop} is the jump host of {} and shares one connection with no \
+                 ServerAliveInterval: when its link dies, every host behind it hangs",
+                hosts.join(", ")
+            ),
+            host: Some(hop),
+            code: "hop-no-keepalive",
+            severity: Severity::Warning,
+            fixable: false,
+            suggestion: Some("ServerAliveInterval 30".into()),
+            missing_dir: None,
+        })
+        .collect()
+}
+
 /// Everything wrong with one host's effective settings.
 fn examine(
     host: Option<&str>,
-    settings: &HashMap<&str, &str>,
+    settings: &HashMap<String, String>,
     templates: &[String],
     local: &LocalUser,
 ) -> Vec<Finding> {
@@ -294,7 +353,8 @@ fn examine(
             missing_dir,
         });
     };
-    let master = settings.get("controlmaster").copied().unwrap_or("false");
+    let setting = |key: &str| settings.get(key).map(String::as_str);
+    let master = setting("controlmaster").unwrap_or("false");
     let Some(path) = settings.get("controlpath").map(PathBuf::from) else {
         return findings; // sharing is off
     };
@@ -386,7 +446,7 @@ fn examine(
             None,
         );
     }
-    if makes_masters && settings.get("controlpersist") == Some(&"no") {
+    if makes_masters && setting("controlpersist") == Some("no") {
         add(
             "no-persist",
             Severity::Warning,
@@ -397,7 +457,7 @@ fn examine(
             None,
         );
     }
-    if settings.get("serveraliveinterval") == Some(&"0") {
+    if setting("serveraliveinterval") == Some("0") {
         add(
             "no-keepalive",
             Severity::Warning,

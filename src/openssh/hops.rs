@@ -56,6 +56,18 @@ fn jump_command_line(spec: &str, config: Option<&OsStr>) -> Option<Vec<OsString>
     Some(args)
 }
 
+/// The host name of each hop of a ProxyJump spec, first hop first (none for `none`).
+pub fn jump_host_names(spec: &str) -> Vec<String> {
+    let spec = spec.split('#').next().unwrap_or_default().trim();
+    if spec.eq_ignore_ascii_case("none") {
+        return Vec::new();
+    }
+    spec.split(',')
+        .filter_map(JumpHost::parse)
+        .map(|hop| hop.host.to_string())
+        .collect()
+}
+
 /// One hop of a ProxyJump: `[user@]host[:port]` (an IPv6 address in brackets), or
 /// `ssh://[user@]host[:port]`.
 #[derive(Debug, PartialEq, Eq)]
@@ -205,6 +217,15 @@ mod tests {
         for refused in ["-oProxyCommand=x", "host:0", "host:port", "[::1", "a b"] {
             assert_eq!(jump(refused, None), None, "{refused}");
         }
+    }
+
+    #[test]
+    fn names_every_hop() {
+        assert_eq!(
+            jump_host_names("a,ops@b:22,[10.0.0.1]"),
+            ["a", "b", "10.0.0.1"]
+        );
+        assert!(jump_host_names("none").is_empty());
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn each_mistake_is_found_for_its_host() {
             "Host eager\n  ControlMaster yes\nHost far\n  ControlPath {long}/%C\n\
              Host nodir\n  ControlPath ROOT/nodir/%C\nHost open\n  ControlPath ROOT/shared/%C\n\
              Host guessable\n  ControlPath /tmp/mg-doctor-%h\nHost asking\n  ControlMaster ask\n\
+             Host behind1 behind2\n  ProxyJump eager,bastion\nHost bastion\n  User ops\n\
              Host *\n  ControlMaster auto\n  ControlPath CM/%C\n"
         ),
     );
@@ -113,6 +114,16 @@ fn each_mistake_is_found_for_its_host() {
         "said once: {found:?}"
     );
     assert!(has(Some("eager"), "master-yes", "warning"), "{found:?}");
+    // Every host behind a jump host hangs with it: said for each hop, naming them.
+    for hop in ["eager", "bastion"] {
+        assert!(has(Some(hop), "hop-no-keepalive", "warning"), "{found:?}");
+    }
+    assert!(
+        run.stdout
+            .contains("bastion is the jump host of behind1, behind2"),
+        "{}",
+        run.stdout
+    );
     assert!(has(Some("far"), "path-too-long", "error"), "{found:?}");
     assert!(has(Some("nodir"), "dir-missing", "error"), "{found:?}");
     assert!(has(Some("open"), "dir-unsafe", "warning"), "{found:?}");
