@@ -4,6 +4,7 @@
 //! hung ones, and removes stale sockets. Between those moments it connects to no live master:
 //! each connection would restart a ControlPersist countdown.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ use crate::platform;
 use crate::repair::{self, Action, Repair};
 use crate::socket::report::{ProbeDecision, SocketReport, State};
 use crate::support::deadline::Deadline;
+use crate::support::durations;
+use crate::support::environment::PROBE_AFTER;
 use crate::support::watchdog;
 
 /// Addresses come and go in bursts while a network is joined: a round starts once the changes
@@ -56,6 +59,8 @@ pub enum Trigger {
     LinkTrouble,
     /// Stale sockets were found where the links were read; nothing was probed.
     Stale,
+    /// Masters were seen stopped for longer than MUXGUARD_PROBE_AFTER, in no terminal.
+    Hung,
 }
 
 impl Trigger {
@@ -66,6 +71,7 @@ impl Trigger {
             Trigger::Resumed => "resumed",
             Trigger::LinkTrouble => "link-trouble",
             Trigger::Stale => "stale",
+            Trigger::Hung => "hung",
         }
     }
 }
@@ -132,6 +138,17 @@ impl Settling {
     }
 }
 
+/// A master suspended in a terminal (Ctrl-Z on a foreground ssh): its user resumes it.
+fn in_a_terminal(socket: &SocketReport) -> bool {
+    let process = socket.pid.and_then(platform::process);
+    process.is_some_and(|process| process.is_suspended_in_a_terminal())
+}
+
+/// What a hung master is known by between reads: its path and pid.
+fn hung_key(socket: &SocketReport) -> Option<(PathBuf, i32)> {
+    Some((socket.path.clone()?, socket.pid?))
+}
+
 /// How often the links are read, for a server allowed `silence`: half of it, within bounds.
 fn read_every(silence: Duration) -> Duration {
     (silence / 2).clamp(READ_AT_MOST_EVERY, READ_EVERY)
@@ -147,6 +164,9 @@ pub struct Watcher {
     read_every: Duration,
     /// Why the last look failed, when it did: said once.
     failing: Option<String>,
+    /// The masters seen stopped (in no terminal) at the reads of the links, by path and pid,
+    /// and since when.
+    hung_since: HashMap<(PathBuf, i32), Instant>,
 }
 
 impl Watcher {
@@ -166,6 +186,7 @@ impl Watcher {
             next_read: Instant::now(),
             read_every,
             failing: None,
+            hung_since: HashMap::new(),
         })
     }
 
@@ -293,17 +314,46 @@ impl Watcher {
             .iter()
             .any(|socket| socket.state == State::Live && in_trouble(socket).is_some());
         let stale = sockets.iter().any(|socket| socket.state == State::Stale);
-        if !troubled && !stale {
+        let long_hung = self.hung_for_long(&sockets);
+        if !troubled && !stale && long_hung.is_empty() {
             return Ok(None);
         }
         let (trigger, why) = if troubled {
             let words = "the kernel shows trouble on the link of a master".to_string();
             (Trigger::LinkTrouble, words)
+        } else if !long_hung.is_empty() {
+            let words = format!(
+                "masters were stopped for longer than {} ({})",
+                PROBE_AFTER.name,
+                durations::short(silence.as_secs())
+            );
+            (Trigger::Hung, words)
         } else {
             (Trigger::Stale, "stale sockets were found".to_string())
         };
-        self.heal(trigger, why, sockets, false, in_trouble)
+        let end_hung =
+            |socket: &SocketReport| hung_key(socket).is_some_and(|key| long_hung.contains(&key));
+        self.heal(trigger, why, sockets, end_hung, in_trouble)
             .map(Some)
+    }
+
+    /// The masters seen stopped, in no terminal, at every read for longer than
+    /// MUXGUARD_PROBE_AFTER: git, Ansible and TRAMP would wait on them for ever. One its user
+    /// suspended in a terminal (Ctrl-Z) is theirs to resume.
+    fn hung_for_long(&mut self, sockets: &[SocketReport]) -> Vec<(PathBuf, i32)> {
+        let now = Instant::now();
+        let hung: Vec<(PathBuf, i32)> = sockets
+            .iter()
+            .filter(|socket| socket.state == State::Hung && !in_a_terminal(socket))
+            .filter_map(hung_key)
+            .collect();
+        self.hung_since.retain(|key, _| hung.contains(key));
+        hung.into_iter()
+            .filter(|key| {
+                let since = *self.hung_since.entry(key.clone()).or_insert(now);
+                now.duration_since(since) >= self.settings.silence
+            })
+            .collect()
     }
 
     /// A round for an event that may have hit every master: each live one is proved, and the
@@ -315,21 +365,25 @@ impl Watcher {
             _ => ProbeDecision::NetworkChanged,
         };
         let words = why.clone();
-        self.heal(trigger, why, sockets, true, move |_| {
-            Some((decision, words.clone()))
-        })
+        self.heal(
+            trigger,
+            why,
+            sockets,
+            |_| true,
+            move |_| Some((decision, words.clone())),
+        )
     }
 
     /// Proves the links `reason` gives a reason for, under one deadline; then ends the hung and
     /// unreachable masters and removes the stale sockets, all at once, under another. A master
-    /// seen stopped without a connection is ended only if `stopped_too`, and never one
+    /// seen stopped without a connection is ended only if `end_hung` says so, and never one
     /// suspended in a terminal (Ctrl-Z on a foreground ssh: its user resumes it).
     fn heal(
         &self,
         trigger: Trigger,
         why: String,
         sockets: Vec<SocketReport>,
-        stopped_too: bool,
+        end_hung: impl Fn(&SocketReport) -> bool,
         reason: impl Fn(&SocketReport) -> Option<(ProbeDecision, String)> + Sync,
     ) -> Result<Round> {
         let timeout = self.settings.timeout;
@@ -341,13 +395,9 @@ impl Watcher {
         survey::prove_links(&mut chosen, Deadline::after(timeout), reason);
         let probed = chosen.len();
         let answered = chosen.iter().filter(|s| s.state == State::Live).count();
-        let in_a_terminal = |socket: &SocketReport| {
-            let process = socket.pid.and_then(platform::process);
-            process.is_some_and(|process| process.is_suspended_in_a_terminal())
-        };
         let also = |socket: &SocketReport| match socket.state {
             State::Stale => true,
-            State::Hung => stopped_too && !in_a_terminal(socket),
+            State::Hung => end_hung(socket) && !in_a_terminal(socket),
             _ => false,
         };
         let candidates: Vec<SocketReport> = chosen

@@ -619,3 +619,39 @@ fn a_config_that_breaks_while_watching_is_said_once() {
     let status = watcher.signal_and_wait(Signal::SIGTERM, Duration::from_millis(500));
     assert_eq!(status.code(), Some(0));
 }
+
+/// A master stopped for longer than MUXGUARD_PROBE_AFTER is ended between events: git, Ansible
+/// and TRAMP would wait on it for ever. One its user suspended in a terminal is left alone.
+#[test]
+fn a_master_stopped_too_long_is_ended_but_not_one_suspended_in_a_terminal() {
+    let env = TestEnv::new();
+    let test = "a_master_stopped_too_long_is_ended_but_not_one_suspended_in_a_terminal";
+    let Some((namespace, _)) = namespace_with_sshd(test, &env) else {
+        return;
+    };
+    let hung = persist_master(&namespace, &env, "beta", 60);
+    kill(Pid::from_raw(hung), Signal::SIGSTOP).unwrap();
+    let suspended = master_in_a_terminal(&namespace, &env, "nomaster");
+    kill(Pid::from_raw(suspended), Signal::SIGSTOP).unwrap();
+
+    let config = env.ssh_config.to_str().unwrap();
+    let settings = [("MUXGUARD_PROBE_AFTER", "2s")];
+    let watcher = Watcher::start(&env, Some(&namespace), &settings, &["--json", "-F", config]);
+    let started = Instant::now();
+    let round = watcher.event(
+        "the round for the stopped master",
+        Duration::from_secs(8),
+        |e| e["event"] == "hung" && e["ended"] == 1,
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2), "{round}");
+    wait_until("the stopped master to end", SLACK, || !is_running(hung));
+    let events = watcher.events();
+    let ended = socket_in(&events, "hung", &env.control_path("beta")).expect("the stopped one");
+    assert_eq!(ended["action"], "reset", "{ended}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        is_running(suspended),
+        "the master suspended in a terminal was ended: {:?}",
+        watcher.events()
+    );
+}
