@@ -166,19 +166,24 @@ fn timing_of(link: Option<&Link>) -> Option<&TcpTiming> {
 }
 
 /// What in the kernel's view of a connection says it is failing: data sent and being
-/// retransmitted, unanswered, or a connection the server is closing.
+/// retransmitted, unacknowledged; data the kernel keeps trying to send and cannot (its timer
+/// backed off with nothing in flight: a window the server keeps shut, a route or firewall on
+/// the way out that refuses it); or a connection the server is closing. `check` and `watch`
+/// read it alike.
 fn trouble(timing: &TcpTiming) -> Option<String> {
     if !timing.established {
         return Some("its connection to the server is closing".into());
     }
     let retransmitting = timing.retransmits > 0 || timing.backoff > 0;
-    (timing.unacked > 0 && retransmitting).then(|| {
-        format!(
-            "the server has not acknowledged {} segment(s) sent to it, retransmitted {} time(s)",
+    let tries = timing.retransmits.max(timing.backoff);
+    if timing.unacked > 0 && retransmitting {
+        return Some(format!(
+            "the server has not acknowledged {} segment(s) sent to it, retransmitted {tries} time(s)",
             timing.unacked,
-            timing.retransmits.max(timing.backoff)
-        )
-    })
+        ));
+    }
+    (timing.backoff > 0)
+        .then(|| format!("what is to go to the server cannot be sent: tried again {tries} time(s)"))
 }
 
 /// What a live master's link calls for, as `decide` found.
@@ -433,6 +438,10 @@ mod tests {
         assert!(words.contains("2 segment(s)"), "{words}");
         // Unacknowledged data not yet retransmitted is a link at work.
         assert_eq!(decide(&tcp(1, 2, 0)).0, ProbeDecision::ServerHeard);
+        // Nothing in flight, but the sending timer backed off: it cannot go out.
+        let (decision, words) = decide(&tcp(1, 0, 3));
+        assert_eq!(decision, ProbeDecision::LinkTrouble);
+        assert!(words.contains("cannot be sent"), "{words}");
         // A suspend is noticed even when the kernel, whose clock stopped, saw data just now.
         let woke = snapshot(5000, 200, "home");
         let after_suspend = doubt(Some(&then), None, Some(&tcp(1, 0, 0)), minute, &woke);

@@ -313,7 +313,7 @@ impl ProbeDecision {
                 "`--probe`, or `MUXGUARD_PROBE=always` (also `status --probe`, `clean --probe`)"
             }
             ProbeDecision::LinkTrouble => {
-                "the kernel shows data to the server unacknowledged and retransmitted, or the connection closing"
+                "the kernel shows data to the server unacknowledged and retransmitted, data it keeps failing to send (its timer backed off with nothing in flight), or the connection closing"
             }
             ProbeDecision::Suspended => {
                 "the machine was suspended since the master was last seen working"

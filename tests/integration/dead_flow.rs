@@ -353,3 +353,35 @@ fn a_master_carried_by_a_bastion_dropped_a_moment_ago_is_left_for_a_fresh_one() 
         masters.iter().all(|&pid| !crate::common::is_running(pid))
     });
 }
+
+/// A flow refused on its way out (a local firewall, a VPN interface gone) leaves nothing in
+/// flight: the kernel holds the data and retries with a growing backoff. After a first ssh
+/// hung on it, `check` calls that trouble, as `watch` does, so a second attempt never waits
+/// where the first did.
+#[test]
+fn a_flow_that_cannot_send_is_trouble_for_check() {
+    let env = TestEnv::new();
+    let test = "a_flow_that_cannot_send_is_trouble_for_check";
+    let Some((veth, _, port)) = master_across(test, &env) else {
+        return;
+    };
+    veth.refuse_flow_going_out(port);
+    let mut hung = ssh(&veth, &env, &["alpha", "true"]);
+    hung.stdout(Stdio::null()).stderr(Stdio::null());
+    veth.client.spawn(&mut hung);
+    let check = || {
+        let mut check = muxguard(&veth, &env, &["check", "--json", "--", "-F"]);
+        check.arg(&env.ssh_config).args(across()).arg("alpha");
+        run(check).json()
+    };
+    let started = Instant::now();
+    let json = loop {
+        let json = check();
+        if json["probe"] != "server-heard" || started.elapsed() > Duration::from_secs(8) {
+            break json;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(json["probe"], "link-trouble", "{json}");
+    assert_eq!(json["state"], "unreachable", "{json}");
+}

@@ -204,6 +204,27 @@ impl Veth {
             .unwrap_or_else(|| panic!("no connection of pid {pid} in:\n{table}"))
     }
 
+    /// The client's flow from `port` refused on its way out, as a local firewall or a VPN
+    /// interface that went down refuses it: the kernel cannot send, and retries.
+    pub fn refuse_flow_going_out(&self, port: u16) {
+        let status = self
+            .client
+            .command("iptables")
+            .args([
+                "-I",
+                "OUTPUT",
+                "-p",
+                "tcp",
+                "--sport",
+                &port.to_string(),
+                "-j",
+                "DROP",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "iptables OUTPUT --sport {port}");
+    }
+
     /// Every packet of the client's flow from `port` is lost, both ways, as a NAT that forgot
     /// it or a VPN that dropped it loses them: on arrival, so that each side sends and
     /// retransmits as into a network (a packet dropped on its way out fails the send instead).
