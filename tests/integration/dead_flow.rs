@@ -94,6 +94,7 @@ fn a_flow_dropped_a_moment_ago_is_left_for_a_fresh_connection() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.stdout, b"ALIVE\n", "after {took:?}: {stderr}");
     assert!(took < Duration::from_secs(6), "took {took:?}: {stderr}");
+    println!("through, from the drop to ssh's end, in {took:?}");
     assert!(
         stderr.contains(&format!("ended master pid {master}")),
         "{stderr}"

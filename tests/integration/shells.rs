@@ -189,6 +189,17 @@ impl Shell {
         }
     }
 
+    /// Presses a key, as tmux names it (`C-c`).
+    fn press(&self, key: &str) {
+        let status = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.tmux_socket)
+            .args(["send-keys", "-t", "0", key])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// `$?` in this shell.
     fn status_var(&self) -> &'static str {
         if kind(self.name) == "fish" {
@@ -641,4 +652,61 @@ fn a_changed_sweep_interval_applies_at_once() {
             shell.calls()
         );
     }
+}
+
+/// Through `muxguard ssh` (the ssh function) Ctrl-C, Ctrl-Z and `fg`, and the exit status, are
+/// plain ssh's: the companion that watches the request runs in a session of its own, and
+/// never stands between the terminal and ssh.
+#[test]
+fn ctrl_c_ctrl_z_and_the_exit_status_are_plain_sshs() {
+    let env = TestEnv::new();
+    let _master = env.start_persist_master("alpha");
+    let Some(shell) = Shell::start(&env, "bash", 1, &[]) else {
+        return;
+    };
+    let interrupted = |how: &str, name: &str| {
+        let out = shell.file(name);
+        shell.run(&format!(
+            "{how} -F '{}' alpha sleep 30; echo \"rc=$?\" > '{out}'",
+            env.ssh_config.display()
+        ));
+        std::thread::sleep(Duration::from_millis(1500));
+        shell.press("C-c");
+        shell.wait_for(name, "rc=", Duration::from_secs(10))
+    };
+    let plain = interrupted("command ssh", "plain");
+    let wrapped = interrupted("ssh", "wrapped");
+    assert_eq!(wrapped, plain, "Ctrl-C through the function");
+
+    let out = shell.file("resumed");
+    // Alone on its line: a list whose first command is stopped is not taken up again by `fg`.
+    shell.run(&format!(
+        "ssh -F '{}' alpha 'sleep 2; echo done' > '{out}'",
+        env.ssh_config.display()
+    ));
+    std::thread::sleep(Duration::from_millis(800));
+    shell.press("C-z");
+    std::thread::sleep(Duration::from_secs(3));
+    let screen = shell.screen();
+    assert!(screen.contains("Stopped"), "Ctrl-Z stops ssh: {screen}");
+    shell.run("fg");
+    shell.wait_for("resumed", "done", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+    shell.run(&format!("echo \"rc=$?\" >> '{out}'"));
+    let text = shell.wait_for("resumed", "rc=", Duration::from_secs(15));
+    assert!(
+        text.contains("done") && text.contains("rc=0"),
+        "fg resumes it: {text}"
+    );
+
+    let out = shell.file("status");
+    shell.run(&format!(
+        "ssh -F '{}' alpha 'exit 7'; echo \"rc=$?\" > '{out}'",
+        env.ssh_config.display()
+    ));
+    assert!(
+        shell
+            .wait_for("status", "rc=", Duration::from_secs(10))
+            .contains("rc=7")
+    );
 }
