@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::link::chain;
 use crate::link::netstate::Snapshot;
 use crate::link::probe;
-use crate::platform;
 use crate::platform::process::Owner;
+use crate::platform::{self, Link};
 use crate::socket::classify::{self, Look};
 use crate::socket::discover::{self, Candidate, Candidates};
 use crate::socket::fsentry::{FileInfo, FileKind};
@@ -174,6 +175,45 @@ fn attach_links(sockets: &mut [SocketReport]) {
     let links = platform::links(&pids);
     for socket in sockets.iter_mut().filter(|socket| is_master(socket)) {
         socket.link = socket.pid.and_then(|pid| links.get(&pid).cloned());
+    }
+    attach_carriers(sockets);
+}
+
+/// For each master with no connection of its own, the master that carries it (a jump host's,
+/// through chains of them): its path in `via`, and its connection as the link that decides.
+fn attach_carriers(sockets: &mut [SocketReport]) {
+    let by_pid: HashMap<i32, usize> = sockets
+        .iter()
+        .enumerate()
+        .filter(|(_, socket)| socket.state.has_master())
+        .filter_map(|(index, socket)| Some((socket.pid?, index)))
+        .collect();
+    let carried: Vec<usize> = (0..sockets.len())
+        .filter(|&index| matches!(sockets[index].link, Some(Link::ViaProxy)))
+        .collect();
+    for index in carried {
+        let Some(mut pid) = sockets[index].pid else {
+            continue;
+        };
+        let mut carrier = None;
+        for _ in 0..chain::MAX_CARRIERS {
+            let Some(next) = chain::carrier_of(pid, |candidate| by_pid.contains_key(&candidate))
+            else {
+                break;
+            };
+            carrier = Some(by_pid[&next]);
+            if !matches!(sockets[by_pid[&next]].link, Some(Link::ViaProxy)) || next == pid {
+                break;
+            }
+            pid = next;
+        }
+        if let Some(carrier) = carrier.filter(|&carrier| carrier != index) {
+            let (via, link) = (sockets[carrier].path.clone(), sockets[carrier].link.clone());
+            sockets[index].via = via;
+            if let Some(link) = link {
+                sockets[index].link = Some(link);
+            }
+        }
     }
 }
 

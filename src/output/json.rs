@@ -37,6 +37,9 @@ pub struct SocketJson<'a> {
     /// kernel keeps them.
     silent_s: Option<f64>,
     rtt_ms: Option<f64>,
+    /// The control path of the master that carries this one (a jump host's), where the kernel
+    /// shows it; `peer`, `silent_s` and `rtt_ms` are then that master's connection's.
+    via: Option<Cow<'a, str>>,
     /// Why the link was proved, or not, where that was decided.
     #[serde(skip_serializing_if = "Option::is_none")]
     probe: Option<ProbeDecision>,
@@ -70,6 +73,7 @@ impl<'a> SocketJson<'a> {
             peer: tcp.map(|tcp| tcp.peer.to_string()),
             silent_s: timing.map(|timing| thousandths(timing.silent.as_secs_f64())),
             rtt_ms: timing.map(|timing| thousandths(timing.rtt.as_secs_f64() * 1e3)),
+            via: socket.via.as_deref().map(|path| path.to_string_lossy()),
             probe: socket.probe,
             outcome: None,
             action: None,

@@ -9,6 +9,16 @@ use crate::support::text::{escape, path};
 /// The table of sockets `status` prints: state, pid, age, destination, path and the reason in
 /// words, aligned, coloured on a terminal.
 pub fn socket_table(sockets: &[SocketReport]) -> io::Result<()> {
+    // A master carried by another (a jump host's) says which: "via ALIAS".
+    let carrier = |via: &std::path::Path| {
+        let named = sockets
+            .iter()
+            .find(|other| other.path.as_deref() == Some(via));
+        named
+            .map(destination)
+            .filter(|name| name != "-")
+            .unwrap_or_else(|| path(via).into_owned())
+    };
     let mut out = io::stdout().lock();
     if sockets.is_empty() {
         return writeln!(out, "No control sockets found.");
@@ -20,7 +30,10 @@ pub fn socket_table(sockets: &[SocketReport]) -> io::Result<()> {
             [
                 socket.pid.map_or("-".into(), |pid| pid.to_string()),
                 age(socket.age_s),
-                destination(socket),
+                match &socket.via {
+                    Some(via) => format!("{} via {}", destination(socket), carrier(via)),
+                    None => destination(socket),
+                },
                 socket
                     .path
                     .as_deref()

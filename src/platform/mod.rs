@@ -16,6 +16,8 @@
 //! - `stream_socket()`, `NO_SIGPIPE`: socket set-up;
 //! - `links(pids)`: each master's connection to its server (peer, and on Linux how long the
 //!   server has been silent and whether data is being retransmitted);
+//! - `pipe_peers`, `unix_peer_holders`: what carries a master with no connection of its own
+//!   (Linux; elsewhere nothing is found, and such a master is judged as before);
 //! - `MAX_SOCKET_PATH`, `die_with_parent`, `rename_noreplace`.
 //!
 //! Linux (`linux/`) reads sock_diag and /proc and holds processes by pidfd; macOS (`macos.rs`)
@@ -49,7 +51,7 @@ use other as os;
 
 pub use os::{
     CLOCKS, MAX_SOCKET_PATH, NO_SIGPIPE, die_with_parent, holders_of, holds_socket, links,
-    listeners, process, rename_noreplace, working_directory,
+    listeners, pipe_peers, process, rename_noreplace, unix_peer_holders, working_directory,
 };
 
 // Linux's own means, or, with the `portable` feature and on every other unix, the portable

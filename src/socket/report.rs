@@ -401,8 +401,12 @@ pub struct SocketReport {
     pub round_trip_ms: Option<f64>,
     /// Why its link was proved, or not, where that was decided.
     pub probe: Option<ProbeDecision>,
-    /// What the kernel says of a live master's connection to its server, where it was asked.
+    /// What the kernel says of a live master's connection to its server, where it was asked:
+    /// for a master carried by another (a jump host's), the carrier's.
     pub link: Option<Link>,
+    /// The control path of the master that carries this one's connection (its `ssh -W` is a
+    /// client of that master, or is that master), where the kernel shows it.
+    pub via: Option<PathBuf>,
     /// The file that was classified, so that a repair can make sure it acts on that same file.
     pub file: Option<FileInfo>,
     /// The listening socket's inode, to find and verify the master process.
@@ -424,6 +428,7 @@ impl SocketReport {
             round_trip_ms: None,
             probe: None,
             link: None,
+            via: None,
             file: None,
             listener: None,
         }

@@ -147,3 +147,48 @@ fn a_hung_jump_host_is_ended_before_ssh_goes_through_it() {
         });
     }
 }
+
+/// A master behind a jump host holds no TCP connection: `status` follows its `ssh -W` to the
+/// jump host's master that carries it, says so in `via` (and "via ALIAS" in the table), and
+/// shows that master's connection. So too when the `ssh -W` itself became the jump host's
+/// master (there was none when the inner one was made).
+#[test]
+fn status_shows_which_jump_host_carries_a_master() {
+    let env = env_with_hops();
+    let bastion = env.start_persist_master("beta");
+    let inner = env.start_persist_master("inner");
+    let status = crate::common::cli::status_json(&env, &[]);
+    let entry = crate::common::cli::listed(&status, &inner.path);
+    assert_eq!(entry["via"], bastion.path.to_str().unwrap(), "{entry}");
+    assert_eq!(entry["peer"], format!("127.0.0.1:{}", env.port), "{entry}");
+    let direct = crate::common::cli::listed(&status, &bastion.path);
+    assert_eq!(direct["via"], Value::Null, "{direct}");
+
+    // Named by its alias once a check has resolved it, as every socket is.
+    let status = || muxguard(&env, &["status", "-F", env.ssh_config.to_str().unwrap()]);
+    let table = status();
+    assert!(
+        table.stdout.contains("via root@127.0.0.1:"),
+        "{}",
+        table.stdout
+    );
+    assert_eq!(check_json(&env, &[], "beta").code, 0);
+    let table = status();
+    let row = table
+        .stdout
+        .lines()
+        .find(|line| line.contains(inner.path.to_str().unwrap()))
+        .expect("a row for the inner master");
+    assert!(row.contains("via beta"), "{}", table.stdout);
+
+    // With no bastion master, the inner master's `ssh -W` becomes it.
+    let env = env_with_hops();
+    let inner = env.start_persist_master("inner");
+    let status = crate::common::cli::status_json(&env, &[]);
+    let entry = crate::common::cli::listed(&status, &inner.path);
+    assert_eq!(
+        entry["via"],
+        env.control_path("beta").to_str().unwrap(),
+        "{entry}"
+    );
+}

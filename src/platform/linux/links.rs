@@ -16,7 +16,6 @@ use nix::sys::socket::SockProtocol;
 use super::netlink::{self, ne_u32};
 use crate::platform::{Link, TcpLink, TcpTiming};
 
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_INFO: u16 = 2;
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_LISTEN: u32 = 10;
@@ -225,7 +224,7 @@ fn tcp_sockets(
     request.extend_from_slice(&[0; 48]);
     netlink::dump(
         SockProtocol::NetlinkSockDiag,
-        SOCK_DIAG_BY_FAMILY,
+        netlink::SOCK_DIAG_BY_FAMILY,
         &request,
         |body| {
             if let Some((inode, link)) = parse_inet_diag_msg(body, wanted) {

@@ -9,8 +9,6 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use nix::sys::socket::SockProtocol;
-
 use super::netlink::{self, ne_u32};
 use crate::platform::Listener;
 
@@ -25,7 +23,6 @@ pub fn listeners() -> io::Result<Vec<Listener>> {
     }
 }
 
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const TCP_LISTEN: u32 = 10;
 const UDIAG_SHOW_NAME: u32 = 0x1;
 const UDIAG_SHOW_VFS: u32 = 0x2;
@@ -34,22 +31,10 @@ const UNIX_DIAG_VFS: u16 = 1;
 const UNIX_DIAG_MSG_LEN: usize = 16;
 
 fn sock_diag_listeners() -> io::Result<Vec<Listener>> {
-    // struct unix_diag_req
-    let mut request = Vec::with_capacity(24);
-    request.push(libc::AF_UNIX as u8);
-    request.push(0); // protocol
-    request.extend_from_slice(&0u16.to_ne_bytes()); // padding
-    request.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
-    request.extend_from_slice(&0u32.to_ne_bytes()); // any inode
-    request.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS).to_ne_bytes());
-    request.extend_from_slice(&[0xff; 8]); // no cookie
     let mut listeners = Vec::new();
-    netlink::dump(
-        SockProtocol::NetlinkSockDiag,
-        SOCK_DIAG_BY_FAMILY,
-        &request,
-        |body| listeners.extend(parse_unix_diag_msg(body)),
-    )?;
+    netlink::dump_unix_sockets(1 << TCP_LISTEN, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS, |body| {
+        listeners.extend(parse_unix_diag_msg(body))
+    })?;
     Ok(listeners)
 }
 

@@ -1,6 +1,7 @@
 //! Linux: the kernel's socket table (sock_diag), /proc, pidfds, CLOCK_BOOTTIME and a netlink
 //! address dump.
 
+mod chains;
 mod events;
 mod links;
 mod listeners;
@@ -17,6 +18,7 @@ use std::path::Path;
 use nix::sys::socket::MsgFlags;
 use nix::time::ClockId;
 
+pub use chains::{pipe_peers, unix_peer_holders};
 pub use events::network_changes;
 pub use links::links;
 pub use listeners::listeners;

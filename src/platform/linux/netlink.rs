@@ -14,6 +14,29 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const HEADER_LEN: usize = 16;
 
+/// The message type of a sock_diag request.
+pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+
+/// Dumps the Unix stream sockets in the TCP-numbered `states` (a bit each) through sock_diag,
+/// with the attributes `show` asks for (UDIAG_SHOW_*), and calls `each` with every answer.
+pub fn dump_unix_sockets(states: u32, show: u32, each: impl FnMut(&[u8])) -> io::Result<()> {
+    // struct unix_diag_req
+    let mut request = Vec::with_capacity(24);
+    request.push(libc::AF_UNIX as u8);
+    request.push(0); // protocol
+    request.extend_from_slice(&0u16.to_ne_bytes()); // padding
+    request.extend_from_slice(&states.to_ne_bytes());
+    request.extend_from_slice(&0u32.to_ne_bytes()); // any inode
+    request.extend_from_slice(&show.to_ne_bytes());
+    request.extend_from_slice(&[0xff; 8]); // no cookie
+    dump(
+        SockProtocol::NetlinkSockDiag,
+        SOCK_DIAG_BY_FAMILY,
+        &request,
+        each,
+    )
+}
+
 /// Sends one dump request of `msg_type` with `request` as its body, and calls `each` with the
 /// body of every message of the answer.
 pub fn dump(

@@ -71,7 +71,7 @@ pub fn holds_socket(pid: i32, socket: u64) -> bool {
     socket_inodes_of(pid).any(|inode| inode == socket)
 }
 
-fn socket_inodes_of(pid: i32) -> impl Iterator<Item = u64> {
+pub(super) fn socket_inodes_of(pid: i32) -> impl Iterator<Item = u64> {
     fs::read_dir(format!("/proc/{pid}/fd"))
         .into_iter()
         .flatten()
