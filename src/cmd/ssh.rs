@@ -81,9 +81,15 @@ impl Carrier {
             Some(link) => matches!(link, Link::Tcp(_)),
             None => matches!(platform::links(&[pid]).get(&pid), Some(Link::Tcp(_))),
         };
+        // A master a jump host's carries (`via`) has no flow of its own: its carrier's is it.
+        let carrier = |hop: &&examine::Examined| match &examined.report.via {
+            Some(via) => hop.report.path.as_ref() == Some(via),
+            None => true,
+        };
         let (path, pid) = live(examined)
+            .filter(|_| examined.report.via.is_none())
             .filter(|&(_, pid)| own_flow(pid))
-            .or_else(|| examined.hops.last().and_then(live))?;
+            .or_else(|| examined.hops.iter().rev().find(carrier).and_then(live))?;
         let started = platform::process(pid)?.started;
         Some(Carrier { path, pid, started })
     }

@@ -9,17 +9,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Result;
+use crate::link::chain;
 use crate::link::probe::{self, Decision, ProbeMode};
 use crate::openssh::args::SshOptions;
 use crate::openssh::hops::{self, Proxy};
 use crate::openssh::mux::MuxClient;
 use crate::openssh::ssh;
+use crate::platform::{self, Link};
 use crate::repair::{self, Action, Repair};
 use crate::socket::classify;
 use crate::socket::report::{Reason, SocketReport, State};
 use crate::state::Record;
 use crate::support::deadline::Deadline;
-use crate::support::text::Name;
+use crate::support::text::{self, Name};
 
 /// What a check found, and what `--fix` did about it.
 pub struct Examined {
@@ -58,13 +60,24 @@ pub fn examine(
             (destination, hops, unfollowed)
         }
     };
-    let hops = hops
+    // Every socket is asked first (an answer takes microseconds), then the links are proved,
+    // first hop first: a dead hop's probe may take the whole deadline, and must not leave the
+    // destination's master no time to answer (it would pass for hung).
+    let asked: Vec<_> = hops
         .iter()
-        .map(|hop| hop.examine(mode, deadline, &record))
+        .chain([&destination])
+        .map(|place| (place, place.socket(deadline, &record)))
         .collect();
-    let mut examined = destination.examine(mode, deadline, &record);
+    let mut sockets: Vec<Examined> = asked
+        .into_iter()
+        .map(|(place, (report, mut client))| {
+            place.examined(report, client.as_mut(), mode, deadline, &record)
+        })
+        .collect();
     record.save();
-    examined.hops = hops;
+    let mut examined = sockets.pop().expect("the destination is examined");
+    examined.hops = sockets;
+    examined.judge_by_its_carrier();
     if let Some(why) = unfollowed {
         examined.report.detail.push_str(&format!("; {why}"));
     }
@@ -138,6 +151,53 @@ impl Examined {
         }
     }
 
+    /// A live master with no connection of its own is as good as the jump host's master that
+    /// carries it (its `ssh -W` is that master or a mux client of it, as the kernel shows):
+    /// `via` names it, its connection stands for the destination's, and a hung or unreachable
+    /// carrier makes the destination unreachable too.
+    fn judge_by_its_carrier(&mut self) {
+        let report = &self.report;
+        // Unreachable too: a probe through a dead carrier times out, and says less.
+        let (State::Live | State::Unreachable, Some(pid)) = (report.state, report.pid) else {
+            return;
+        };
+        let link = report
+            .link
+            .clone()
+            .or_else(|| platform::links(&[pid]).remove(&pid));
+        if !matches!(link, Some(Link::ViaProxy)) {
+            return;
+        }
+        let hop_of = |candidate: i32| {
+            self.hops
+                .iter()
+                .position(|hop| hop.report.state.has_master() && hop.report.pid == Some(candidate))
+        };
+        let Some(carrier) = chain::carrier_of(pid, |candidate| hop_of(candidate).is_some())
+            .and_then(hop_of)
+            .map(|index| &self.hops[index].report)
+        else {
+            return;
+        };
+        let (via, state) = (carrier.path.clone(), carrier.state);
+        self.report.link = carrier.link.clone().or(link);
+        if state.is_dead_master() {
+            let shown = via
+                .as_deref()
+                .map(text::path)
+                .unwrap_or_default()
+                .into_owned();
+            let detail = format!(
+                "{}, but the jump host's master that carries it ({shown}) is {}",
+                self.report.detail,
+                state.as_str()
+            );
+            self.report.recast(Reason::CarrierDead, detail);
+            self.ready = false;
+        }
+        self.report.via = via;
+    }
+
     /// Whether ssh can go ahead now: through every hop to the destination.
     pub fn all_ready(&self) -> bool {
         self.ready && self.hops.iter().all(|hop| hop.ready)
@@ -173,10 +233,18 @@ struct Destination {
 
 impl Destination {
     /// Its socket and its link, as they are now.
-    fn examine(&self, mode: ProbeMode, deadline: Deadline, record: &Record) -> Examined {
-        let (mut report, client) = self.socket(deadline, record);
-        if let Some(mut client) = client {
-            self.prove_link(&mut client, &mut report, mode, deadline, record);
+    /// Its socket as asked (`report`, and the master's connection when it answered), with its
+    /// link proved when that is worth it.
+    fn examined(
+        &self,
+        mut report: SocketReport,
+        client: Option<&mut MuxClient>,
+        mode: ProbeMode,
+        deadline: Deadline,
+        record: &Record,
+    ) -> Examined {
+        if let Some(client) = client {
+            self.prove_link(client, &mut report, mode, deadline, record);
         }
         let ready = report.state.lets_ssh_go_ahead();
         Examined {

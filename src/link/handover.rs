@@ -137,12 +137,12 @@ fn companion(
             Verdict::Lost(why) => {
                 if master.signal(Signal::SIGTERM).is_ok() {
                     if let Some(stderr) = stderr {
-                        let mut stderr = std::fs::File::from(stderr);
-                        let _ = writeln!(
-                            stderr,
-                            "muxguard: ended master pid {pid} of {}: {why}; ssh connects afresh",
+                        // One write, so that what ssh writes meanwhile cannot cut the line.
+                        let line = format!(
+                            "muxguard: ended master pid {pid} of {}: {why}; ssh connects afresh\n",
                             text::path(path)
                         );
+                        let _ = std::fs::File::from(stderr).write_all(line.as_bytes());
                     }
                 }
                 return;

@@ -61,8 +61,22 @@ pub fn end(
     let pid = report.pid.ok_or_else(no_process)?;
     let listener = report
         .listener
-        .or_else(|| ListenerTable::socket_of(report.path.as_deref()?, report.file.as_ref()?))
-        .ok_or_else(no_process)?;
+        .or_else(|| ListenerTable::socket_of(report.path.as_deref()?, report.file.as_ref()?));
+    let Some(listener) = listener else {
+        // A master that exited by itself took its socket with it (one carried by a jump host's
+        // master goes when that one is ended): nothing is left to end.
+        let gone = report
+            .path
+            .as_deref()
+            .is_some_and(|path| fsentry::inspect(path).ok().flatten().is_none());
+        return match gone {
+            true => Ok((
+                Outcome::AlreadyGone,
+                format!("master pid {pid} exited by itself"),
+            )),
+            false => Err(no_process()),
+        };
+    };
     let is_that_master = |pid: i32| {
         platform::process(pid).is_some_and(|process| process.is_ssh() && owner.accepts(process.uid))
             && platform::holds_socket(pid, listener)

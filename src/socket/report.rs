@@ -124,6 +124,7 @@ pub enum Reason {
     NoMuxAnswer,
     AcceptQueueFull,
     ProbeTimeout,
+    CarrierDead,
     OtherOwner,
     Symlink,
     NotASocket,
@@ -140,7 +141,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 23] = [
         Reason::Answered,
         Reason::Listening,
         Reason::RoundTrip,
@@ -150,6 +151,7 @@ impl Reason {
         Reason::NoMuxAnswer,
         Reason::AcceptQueueFull,
         Reason::ProbeTimeout,
+        Reason::CarrierDead,
         Reason::OtherOwner,
         Reason::Symlink,
         Reason::NotASocket,
@@ -185,6 +187,9 @@ impl Reason {
             Reason::ProbeTimeout => {
                 "the master answered, but no round trip to its server completed in time"
             }
+            Reason::CarrierDead => {
+                "the master answered, but the jump host's master that carries its connection is hung or unreachable"
+            }
             Reason::OtherOwner => "a socket of another user's",
             Reason::Symlink => "a symlink, never followed",
             Reason::NotASocket => "a regular file, a directory or another kind of file",
@@ -213,7 +218,7 @@ impl Reason {
             }
             Reason::NoListener => State::Stale,
             Reason::MasterStopped | Reason::NoMuxAnswer | Reason::AcceptQueueFull => State::Hung,
-            Reason::ProbeTimeout => State::Unreachable,
+            Reason::ProbeTimeout | Reason::CarrierDead => State::Unreachable,
             Reason::OtherOwner
             | Reason::Symlink
             | Reason::NotASocket

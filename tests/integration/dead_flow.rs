@@ -317,6 +317,19 @@ fn behind_a_bastion_dropped_a_moment_ago_ssh_ends_instead_of_hanging() {
     );
 }
 
+/// The bastion's master and an inner one it carries, across the pair, the bastion's flow then
+/// dropped: the pair and the two masters' pids.
+fn bastion_and_inner_dropped(test: &str, env: &TestEnv) -> Option<(Veth, [i32; 2])> {
+    if !Veth::can_drop_flows(test) {
+        return None;
+    }
+    let veth = Veth::new()?;
+    veth.server.start_sshd(env, SERVER_ADDRESS);
+    let masters = ["beta", "inner"].map(|alias| persist_master(&veth, env, alias));
+    veth.drop_flow(veth.flow_port_of(masters[0]));
+    Some((veth, masters))
+}
+
 /// A master of its own behind the bastion holds no TCP flow: the bastion's carries it. That
 /// flow dropped a moment ago, the companion watches it, ends the bastion's master, the inner
 /// master goes with it, and ssh connects afresh: through, the command run once, both old
@@ -325,13 +338,9 @@ fn behind_a_bastion_dropped_a_moment_ago_ssh_ends_instead_of_hanging() {
 fn a_master_carried_by_a_bastion_dropped_a_moment_ago_is_left_for_a_fresh_one() {
     let env = env_behind_a_bastion();
     let test = "a_master_carried_by_a_bastion_dropped_a_moment_ago_is_left_for_a_fresh_one";
-    if !Veth::can_drop_flows(test) {
+    let Some((veth, masters)) = bastion_and_inner_dropped(test, &env) else {
         return;
-    }
-    let Some(veth) = Veth::new() else { return };
-    veth.server.start_sshd(&env, SERVER_ADDRESS);
-    let masters = ["beta", "inner"].map(|alias| persist_master(&veth, &env, alias));
-    veth.drop_flow(veth.flow_port_of(masters[0]));
+    };
 
     let runs = env.root.join("runs");
     let mut command = muxguard(&veth, &env, &["ssh", "-F"]);
@@ -385,4 +394,53 @@ fn a_flow_that_cannot_send_is_trouble_for_check() {
     };
     assert_eq!(json["probe"], "link-trouble", "{json}");
     assert_eq!(json["state"], "unreachable", "{json}");
+}
+
+/// Once the bastion's flow shows its trouble (a first ssh hung on it), `check inner` is not
+/// live: its reason names the jump host's master that carries it, and `--fix` ends both.
+#[test]
+fn a_master_carried_by_a_dead_bastion_is_unreachable_and_fixed_with_it() {
+    let env = env_behind_a_bastion();
+    let test = "a_master_carried_by_a_dead_bastion_is_unreachable_and_fixed_with_it";
+    let Some((veth, masters)) = bastion_and_inner_dropped(test, &env) else {
+        return;
+    };
+    let mut hung = veth.client.command("ssh");
+    hung.arg("-F")
+        .arg(&env.ssh_config)
+        .args(["inner", "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    veth.client.spawn(&mut hung);
+    let check = |fix: bool| {
+        let mut check = muxguard(&veth, &env, &["check", "--json"]);
+        if fix {
+            check.arg("--fix");
+        }
+        check.arg("-F").arg(&env.ssh_config).arg("inner");
+        run(check)
+    };
+    let started = Instant::now();
+    let json = loop {
+        let json = check(false).json();
+        if json["state"] != "live" || started.elapsed() > Duration::from_secs(10) {
+            break json;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(json["state"], "unreachable", "{json}");
+    assert_eq!(json["reason"], "carrier-dead", "{json}");
+    assert_eq!(
+        json["via"],
+        env.control_path("beta").to_str().unwrap(),
+        "{json}"
+    );
+    assert_eq!(json["hops"][0]["state"], "unreachable", "{json}");
+
+    let fixed = check(true);
+    assert_eq!(fixed.code, 0, "{}", fixed.stdout);
+    crate::common::wait_until("both masters to end", Duration::from_secs(5), || {
+        masters.iter().all(|&pid| !crate::common::is_running(pid))
+    });
 }
