@@ -463,13 +463,17 @@ impl SocketReport {
     }
 
     /// Takes what a fresh look at the same socket found, keeping its names and where it was
-    /// found, and what the kernel said of its master's link if it is the same master.
+    /// found, and what the kernel said of its master's link (and what carries it) if it is the
+    /// same master.
     pub fn relook(&mut self, fresh: SocketReport) {
         let (destination, alias) = (self.destination.take(), self.alias.take());
-        let link = self.link.take().filter(|_| fresh.pid == self.pid);
+        let same_master = fresh.pid == self.pid;
+        let link = self.link.take().filter(|_| same_master);
+        let via = self.via.take().filter(|_| same_master);
         let found = self.found;
         *self = fresh.named(destination, alias);
         self.link = link;
+        self.via = via;
         self.found = found;
     }
 

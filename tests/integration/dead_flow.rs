@@ -330,6 +330,19 @@ fn bastion_and_inner_dropped(test: &str, env: &TestEnv) -> Option<(Veth, [i32; 2
     Some((veth, masters))
 }
 
+/// A plain ssh through `alias`'s master, left hanging on a dead flow: what makes its trouble
+/// show in the kernel (data sent and retransmitted).
+fn hang_a_session(veth: &Veth, env: &TestEnv, alias: &str) {
+    let mut hung = veth.client.command("ssh");
+    hung.arg("-F")
+        .arg(&env.ssh_config)
+        .args([alias, "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    veth.client.spawn(&mut hung);
+}
+
 /// A master of its own behind the bastion holds no TCP flow: the bastion's carries it. That
 /// flow dropped a moment ago, the companion watches it, ends the bastion's master, the inner
 /// master goes with it, and ssh connects afresh: through, the command run once, both old
@@ -405,14 +418,7 @@ fn a_master_carried_by_a_dead_bastion_is_unreachable_and_fixed_with_it() {
     let Some((veth, masters)) = bastion_and_inner_dropped(test, &env) else {
         return;
     };
-    let mut hung = veth.client.command("ssh");
-    hung.arg("-F")
-        .arg(&env.ssh_config)
-        .args(["inner", "true"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    veth.client.spawn(&mut hung);
+    hang_a_session(&veth, &env, "inner");
     let check = |fix: bool| {
         let mut check = muxguard(&veth, &env, &["check", "--json"]);
         if fix {
@@ -443,4 +449,41 @@ fn a_master_carried_by_a_dead_bastion_is_unreachable_and_fixed_with_it() {
     crate::common::wait_until("both masters to end", Duration::from_secs(5), || {
         masters.iter().all(|&pid| !crate::common::is_running(pid))
     });
+}
+
+/// `watch` follows the chain too: the bastion's flow in trouble (a session hung on it) is
+/// trouble for the inner master it carries, and one round ends both.
+#[test]
+fn watch_heals_every_master_a_dead_bastion_carries() {
+    let env = env_behind_a_bastion();
+    let test = "watch_heals_every_master_a_dead_bastion_carries";
+    let Some((veth, masters)) = bastion_and_inner_dropped(test, &env) else {
+        return;
+    };
+    hang_a_session(&veth, &env, "inner");
+
+    let log = env.root.join("watch.jsonl");
+    let mut watch = muxguard(&veth, &env, &["--timeout", "1s", "watch", "--json", "-F"]);
+    watch
+        .arg(&env.ssh_config)
+        .env("MUXGUARD_PROBE_AFTER", "2s")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null());
+    veth.client.spawn(&mut watch);
+    // The round's last line comes after its repairs.
+    let round_said = || std::fs::read_to_string(&log).is_ok_and(|text| text.contains("\"ended\":"));
+    crate::common::wait_until("watch's round", Duration::from_secs(15), round_said);
+    assert!(masters.iter().all(|&pid| !crate::common::is_running(pid)));
+    // The inner master was judged by its carrier's flow, not left to go with it.
+    let events = std::fs::read_to_string(&log).unwrap();
+    let inner = env.control_path("inner");
+    let judged = events
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .any(|event| {
+            event["event"] == "link-trouble"
+                && event["socket"]["path"] == inner.to_str().unwrap()
+                && event["socket"]["via"] == env.control_path("beta").to_str().unwrap()
+        });
+    assert!(judged, "{events}");
 }
