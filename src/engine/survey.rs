@@ -207,12 +207,18 @@ fn attach_carriers(sockets: &mut [SocketReport]) {
             }
             pid = next;
         }
-        if let Some(carrier) = carrier.filter(|&carrier| carrier != index) {
-            let (via, link) = (sockets[carrier].path.clone(), sockets[carrier].link.clone());
-            sockets[index].via = via;
-            if let Some(link) = link {
-                sockets[index].link = Some(link);
+        match carrier.filter(|&carrier| carrier != index) {
+            Some(carrier) => {
+                let (via, link) = (sockets[carrier].path.clone(), sockets[carrier].link.clone());
+                sockets[index].via = via;
+                if let Some(link) = link {
+                    sockets[index].link = Some(link);
+                }
             }
+            // Judged as before, from its record; the words say why.
+            None => sockets[index].detail.push_str(
+                "; its connection goes through a ProxyCommand that is no master of yours: judged from its record",
+            ),
         }
     }
 }

@@ -224,6 +224,10 @@ fn a_master_behind_a_proxy_is_decided_from_its_record() {
     assert_eq!(entry["state"], "live", "{entry}");
     assert_eq!(entry["peer"], serde_json::Value::Null, "{entry}");
     assert_eq!(entry["silent_s"], serde_json::Value::Null, "{entry}");
+    // Its ProxyCommand's ssh is no master: no carrier to name, and the words say so.
+    assert_eq!(entry["via"], serde_json::Value::Null, "{entry}");
+    let detail = entry["detail"].as_str().unwrap();
+    assert!(detail.contains("no master of yours"), "{entry}");
     let pid = entry["pid"].as_i64().unwrap() as i32;
     env.track_pid(pid);
 
