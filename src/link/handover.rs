@@ -1,9 +1,10 @@
 //! The request after the hand-over: once `muxguard ssh` gives the command to ssh through a
 //! master it judged healthy, a companion process watches the flow that carries the master to
-//! its server until the server acknowledges what is sent, the flow closes, or ssh exits. A flow that
-//! died a moment ago shows nothing before the request is sent; after, the kernel shows it
-//! retransmitted and unacknowledged. The companion then ends the master (SIGTERM), and ssh,
-//! whose master went away before the session opened, connects afresh by itself.
+//! its server until the server acknowledges what is sent, the flow closes, or ssh exits (30 s
+//! at most). A flow that died a moment ago shows nothing before the request is sent; after,
+//! the kernel shows it retransmitted and unacknowledged. The companion then ends the master
+//! (SIGTERM), and ssh, whose master went away before the session opened, connects afresh by
+//! itself.
 //!
 //! It never ends a master once the server has acknowledged anything sent after the hand-over:
 //! the request may have arrived, and a command must never run twice.
@@ -27,6 +28,9 @@ const EVERY: Duration = Duration::from_millis(100);
 const AT_LEAST: Duration = Duration::from_secs(1);
 /// How many retransmission timeouts in a row (the kernel's backoff) say the same.
 const TIMEOUTS: u8 = 2;
+/// How long it watches at most: a request is sent at once, and one lost shows within seconds.
+/// An ssh that sends nothing through the master (`-N`) is not watched for its whole life.
+const AT_MOST: Duration = Duration::from_secs(30);
 
 /// What the flow says of the request, read after the hand-over.
 #[derive(Debug, PartialEq, Eq)]
@@ -124,7 +128,7 @@ fn companion(
     release_descriptors(stderr.as_ref(), master, ssh);
     let _ = std::env::set_current_dir("/");
     let handed_over = Instant::now();
-    loop {
+    while handed_over.elapsed() < AT_MOST {
         if ssh.wait_exit(EVERY) {
             return;
         }
