@@ -7,7 +7,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::openssh::mux::MuxClient;
-use crate::platform::process::Owner;
+use crate::platform::process::{Owner, Status};
 use crate::platform::{self, ProcessHandle};
 use crate::socket::fsentry::{self, Removal};
 use crate::socket::listeners::ListenerTable;
@@ -63,26 +63,19 @@ pub fn end(
         .listener
         .or_else(|| ListenerTable::socket_of(report.path.as_deref()?, report.file.as_ref()?));
     let Some(listener) = listener else {
-        // A master that exited by itself took its socket with it (one carried by a jump host's
-        // master goes when that one is ended): nothing is left to end.
-        let gone = report
-            .path
-            .as_deref()
-            .is_some_and(|path| fsentry::inspect(path).ok().flatten().is_none());
-        return match gone {
-            true => Ok((
-                Outcome::AlreadyGone,
-                format!("master pid {pid} exited by itself"),
-            )),
-            false => Err(no_process()),
-        };
+        return went_by_itself(report, pid, grace()).ok_or_else(no_process);
     };
     let is_that_master = |pid: i32| {
         platform::process(pid).is_some_and(|process| process.is_ssh() && owner.accepts(process.uid))
             && platform::holds_socket(pid, listener)
     };
-    let handle = ProcessHandle::open(pid, is_that_master)
-        .map_err(|error| format!("cannot take hold of pid {pid}: {error}"))?;
+    let handle = match ProcessHandle::open(pid, is_that_master) {
+        Ok(handle) => handle,
+        Err(error) => {
+            let why = format!("cannot take hold of pid {pid}: {error}");
+            return went_by_itself(report, pid, grace()).ok_or(why);
+        }
+    };
     let signal_error = |error| format!("cannot signal pid {pid}: {error}");
     let kill = || -> Result<(Outcome, &'static str), String> {
         handle.signal(Signal::SIGKILL).map_err(signal_error)?;
@@ -135,6 +128,36 @@ pub fn end(
         }
     };
     Ok((outcome, format!("{done} master pid {pid}{removal}")))
+}
+
+/// What is left to do when the master is no longer there to end, or is on its way out (one
+/// carried by a jump host's master goes when that one is ended): once it has gone, before
+/// `deadline`, its socket is removed if it left it. `None` while it still runs.
+fn went_by_itself(
+    report: &SocketReport,
+    pid: i32,
+    deadline: Deadline,
+) -> Option<(Outcome, String)> {
+    let gone = || platform::process(pid).is_none_or(|process| process.status == Status::Zombie);
+    while !gone() {
+        if deadline.has_passed() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let exited = format!("master pid {pid} exited by itself");
+    let (Some(path), Some(file)) = (&report.path, &report.file) else {
+        return Some((Outcome::AlreadyGone, exited));
+    };
+    match fsentry::remove_if_same(path, file) {
+        Ok(Removal::Removed) => Some((Outcome::Removed, format!("{exited}; removed its socket"))),
+        Ok(Removal::AlreadyGone) => Some((Outcome::AlreadyGone, exited)),
+        Ok(Removal::Replaced) => Some((
+            Outcome::ReplacedLeftAlone,
+            format!("{exited}; a new socket already took its place"),
+        )),
+        Err(_) => None,
+    }
 }
 
 /// Sends the master its request; true when it accepted before `deadline`.

@@ -90,7 +90,10 @@ pub fn repair(report: &SocketReport, deadline: Deadline) -> Repair {
 /// Ends the master behind `report` (see `master::end`).
 pub fn end_master(report: &SocketReport, how: Ending, owner: Owner, deadline: Deadline) -> Repair {
     match master::end(report, how, owner, deadline) {
-        Ok((Outcome::AlreadyGone, said)) => Repair::done(Action::None, Outcome::AlreadyGone, said),
+        Ok((outcome @ (Outcome::AlreadyGone | Outcome::ReplacedLeftAlone), said)) => {
+            Repair::done(Action::None, outcome, said)
+        }
+        Ok((Outcome::Removed, said)) => Repair::done(Action::Removed, Outcome::Removed, said),
         Ok((outcome, said)) => Repair::done(Action::Reset, outcome, said),
         Err(why) => Repair::refused(Outcome::Failed, why),
     }
