@@ -156,6 +156,10 @@ impl Examined {
     /// `via` names it, its connection stands for the destination's, and a hung or unreachable
     /// carrier makes the destination unreachable too.
     fn judge_by_its_carrier(&mut self) {
+        // Only a hop can carry it: a destination reached directly costs nothing more here.
+        if self.hops.is_empty() {
+            return;
+        }
         let report = &self.report;
         // Unreachable too: a probe through a dead carrier times out, and says less.
         let (State::Live | State::Unreachable, Some(pid)) = (report.state, report.pid) else {

@@ -202,7 +202,7 @@ fn attach_carriers(sockets: &mut [SocketReport]) {
                 break;
             };
             carrier = Some(by_pid[&next]);
-            if !matches!(sockets[by_pid[&next]].link, Some(Link::ViaProxy)) || next == pid {
+            if !matches!(sockets[by_pid[&next]].link, Some(Link::ViaProxy)) {
                 break;
             }
             pid = next;

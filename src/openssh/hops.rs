@@ -30,10 +30,7 @@ pub fn last_hop(proxy: &Proxy, config: Option<&OsStr>) -> Option<Vec<OsString>> 
 }
 
 fn jump_command_line(spec: &str, config: Option<&OsStr>) -> Option<Vec<OsString>> {
-    let spec = spec.split('#').next()?.trim();
-    if spec.is_empty() || spec.eq_ignore_ascii_case("none") {
-        return None;
-    }
+    let spec = jump_spec(spec)?;
     let (earlier, last) = match spec.rsplit_once(',') {
         Some((earlier, last)) => (Some(earlier), last),
         None => (None, spec),
@@ -58,14 +55,18 @@ fn jump_command_line(spec: &str, config: Option<&OsStr>) -> Option<Vec<OsString>
 
 /// The host name of each hop of a ProxyJump spec, first hop first (none for `none`).
 pub fn jump_host_names(spec: &str) -> Vec<String> {
-    let spec = spec.split('#').next().unwrap_or_default().trim();
-    if spec.eq_ignore_ascii_case("none") {
-        return Vec::new();
-    }
-    spec.split(',')
+    jump_spec(spec)
+        .into_iter()
+        .flat_map(|spec| spec.split(','))
         .filter_map(JumpHost::parse)
         .map(|hop| hop.host.to_string())
         .collect()
+}
+
+/// The hops of a ProxyJump value, its comment cut off; `None` for `none` or nothing.
+fn jump_spec(spec: &str) -> Option<&str> {
+    let spec = spec.split('#').next()?.trim();
+    (!spec.is_empty() && !spec.eq_ignore_ascii_case("none")).then_some(spec)
 }
 
 /// One hop of a ProxyJump: `[user@]host[:port]` (an IPv6 address in brackets), or
