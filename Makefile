@@ -23,7 +23,7 @@ TOOLCHAINS ?= ../shared/toolchains
 # system's that `make test` runs: Ubuntu 22.04's (close to RHEL 9's 8.7) and the newest.
 OPENSSH_RELEASES = 8.9p1 10.5p1
 
-.PHONY: all build test test-deps test-bash test-openssh test-dist dist lint bench install install-files uninstall clean completions man
+.PHONY: all build test test-deps test-bash test-ansible test-openssh test-dist dist lint bench install install-files uninstall clean completions man
 
 all: build
 
@@ -32,7 +32,7 @@ build:
 
 # Installs what the integration tests need when it is missing (a real sshd and ssh client; the
 # shells, tmux and linters for the shell tests), then runs every test.
-test: test-deps test-bash
+test: test-deps test-bash test-ansible
 	$(CARGO) test --locked
 	@echo "again with --features portable: the code macOS and the BSDs run, against the real sshd"
 	$(CARGO) test --locked --features portable --lib
@@ -72,11 +72,26 @@ test-bash: test-deps
 			[ "$${CI-}" != true ] || { echo "bash 3.2 could not be built, and CI needs it"; exit 1; }; \
 			echo "bash 3.2 could not be built: the bash 3.2 shell tests skip"; }; }
 
+# ansible-core, for the Ansible tests (tests/integration/ansible.rs): installed once with pip
+# into a venv of its own, target/tools/ansible (about 10 s; python3 with venv, which is
+# installed with apt-get when run as root). When it cannot be, those tests skip, except in CI.
+ANSIBLE_CORE_VERSION = 2.19.14
+ANSIBLE = target/tools/ansible
+test-ansible: test-deps
+	@[ -x $(ANSIBLE)/bin/ansible ] || { \
+		echo "installing ansible-core $(ANSIBLE_CORE_VERSION) into $(ANSIBLE) for the Ansible tests"; \
+		if ! python3 -m venv --help >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; fi; \
+		{ python3 -m venv $(ANSIBLE) && $(ANSIBLE)/bin/pip install -q ansible-core==$(ANSIBLE_CORE_VERSION); } || { \
+			rm -rf $(ANSIBLE); \
+			[ "$${CI-}" != true ] || { echo "ansible-core could not be installed, and CI needs it"; exit 1; }; \
+			echo "ansible-core could not be installed: the Ansible tests skip"; }; }
+
 # The integration suite against each of OPENSSH_RELEASES, built once from $(TOOLCHAINS) into
 # target/toolchains/openssh-X.Y, whatever CARGO_TARGET_DIR says (about a minute each; the build
 # needs autoconf and zlib1g-dev, installed with apt-get when run as root). The closing lines say
 # which releases passed; a release that cannot be built fails it, in one line.
-test-openssh: test-deps test-bash
+test-openssh: test-deps test-bash test-ansible
 	CARGO="$(CARGO)" bash tests/test-openssh "$(TOOLCHAINS)" $(OPENSSH_RELEASES)
 
 # Lints this machine's build, the portable one, and macOS's; checks that FreeBSD's builds. The

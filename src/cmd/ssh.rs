@@ -54,7 +54,12 @@ pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
     }
     watchdog::disarm();
     if let Some(carrier) = carrier.filter(|_| route == Route::ThroughTheMaster) {
-        handover::watch(&carrier.path, carrier.pid, carrier.started);
+        handover::watch(
+            &carrier.path,
+            carrier.pid,
+            carrier.started,
+            carrier.falls_back,
+        );
     }
     Err(exec_ssh(&real_ssh, route, &args.ssh_args))
 }
@@ -64,6 +69,9 @@ struct Carrier {
     path: PathBuf,
     pid: i32,
     started: u64,
+    /// Whether ssh connects afresh when it ends: it does through a master of the
+    /// destination's own (which goes with a jump host's that carries it), not through `-W`.
+    falls_back: bool,
 }
 
 impl Carrier {
@@ -91,7 +99,13 @@ impl Carrier {
             .filter(|&(_, pid)| own_flow(pid))
             .or_else(|| examined.hops.iter().rev().find(carrier).and_then(live))?;
         let started = platform::process(pid)?.started;
-        Some(Carrier { path, pid, started })
+        let falls_back = live(examined).is_some();
+        Some(Carrier {
+            path,
+            pid,
+            started,
+            falls_back,
+        })
     }
 }
 

@@ -78,8 +78,9 @@ fn timing_of(master: i32) -> Option<TcpTiming> {
 /// Starts the companion for the master `pid` (started at `started`, as `platform::process`
 /// tells) at `path`, just before this process becomes ssh. Nothing is started where the kernel
 /// does not count the flow's bytes (macOS, a master behind a ProxyCommand) or the master is
-/// not what it was.
-pub fn watch(path: &Path, pid: i32, started: u64) {
+/// not what it was. `falls_back`: whether ssh connects afresh when that master ends (not when
+/// it is a jump host's that ssh's `-W` goes through: that request has no fallback).
+pub fn watch(path: &Path, pid: i32, started: u64, falls_back: bool) {
     let Some(timing) = timing_of(pid) else {
         return;
     };
@@ -106,7 +107,7 @@ pub fn watch(path: &Path, pid: i32, started: u64) {
             let detached =
                 nix::unistd::setsid().is_ok() && matches!(unsafe { fork() }, Ok(ForkResult::Child));
             if detached {
-                companion(path, pid, acked_before, &master, &ssh);
+                companion(path, pid, acked_before, falls_back, &master, &ssh);
             }
             // SAFETY: _exit ends this process without running anything of the parent's.
             unsafe { libc::_exit(0) }
@@ -121,6 +122,7 @@ fn companion(
     path: &Path,
     pid: i32,
     acked_before: u64,
+    falls_back: bool,
     master: &ProcessHandle,
     ssh: &ProcessHandle,
 ) {
@@ -141,9 +143,13 @@ fn companion(
             Verdict::Lost(why) => {
                 if master.signal(Signal::SIGTERM).is_ok() {
                     if let Some(stderr) = stderr {
+                        let next = match falls_back {
+                            true => "ssh connects afresh",
+                            false => "ssh cannot go around a jump host's master: run it again",
+                        };
                         // One write, so that what ssh writes meanwhile cannot cut the line.
                         let line = format!(
-                            "muxguard: ended master pid {pid} of {}: {why}; ssh connects afresh\n",
+                            "muxguard: ended master pid {pid} of {}: {why}; {next}\n",
                             text::path(path)
                         );
                         let _ = std::fs::File::from(stderr).write_all(line.as_bytes());

@@ -221,31 +221,9 @@ fn dead_bastion(test: &str, env: &TestEnv) -> Option<(Veth, i32)> {
     }
     let veth = Veth::new()?;
     veth.server.start_sshd(env, SERVER_ADDRESS);
-    let master = persist_master(&veth, env, "beta");
+    let master = veth.persist_master(env, "beta");
     veth.drop_flow(veth.flow_port_of(master));
     Some((veth, master))
-}
-
-/// A ControlPersist master for `alias` (as the config takes it across), made from the client's
-/// namespace: its pid.
-fn persist_master(veth: &Veth, env: &TestEnv, alias: &str) -> i32 {
-    let mut make = veth.client.command("ssh");
-    make.arg("-F")
-        .arg(&env.ssh_config)
-        .args(["-o", "ControlPersist=60", alias, "true"])
-        .stdin(Stdio::null());
-    let made = output_within(&mut make, Duration::from_secs(15));
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let mut check = muxguard(veth, env, &["check", "--json", "-F"]);
-    check.arg(&env.ssh_config).arg(alias);
-    let json = run(check).json();
-    let master = json["pid"].as_i64().expect("a master") as i32;
-    env.track_pid(master);
-    master
 }
 
 fn through_the_bastion(veth: &Veth, env: &TestEnv, settings: &[(&str, &str)]) -> Command {
@@ -302,7 +280,8 @@ fn behind_a_bastion_dropped_a_moment_ago_ssh_ends_instead_of_hanging() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(took < Duration::from_secs(8), "took {took:?}: {stderr}");
     assert!(
-        stderr.contains(&format!("ended master pid {master}")),
+        stderr.contains(&format!("ended master pid {master}"))
+            && stderr.contains("ssh cannot go around a jump host's master: run it again"),
         "{stderr}"
     );
     let again = output_within(
@@ -325,7 +304,7 @@ fn bastion_and_inner_dropped(test: &str, env: &TestEnv) -> Option<(Veth, [i32; 2
     }
     let veth = Veth::new()?;
     veth.server.start_sshd(env, SERVER_ADDRESS);
-    let masters = ["beta", "inner"].map(|alias| persist_master(&veth, env, alias));
+    let masters = ["beta", "inner"].map(|alias| veth.persist_master(env, alias));
     veth.drop_flow(veth.flow_port_of(masters[0]));
     Some((veth, masters))
 }
@@ -368,7 +347,8 @@ fn a_master_carried_by_a_bastion_dropped_a_moment_ago_is_left_for_a_fresh_one() 
     assert_eq!(output.stdout, b"ALIVE\n", "after {took:?}: {stderr}");
     assert!(took < Duration::from_secs(8), "took {took:?}: {stderr}");
     assert!(
-        stderr.contains(&format!("ended master pid {}", masters[0])),
+        stderr.contains(&format!("ended master pid {}", masters[0]))
+            && stderr.contains("; ssh connects afresh"),
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&runs).unwrap(), "once\n");

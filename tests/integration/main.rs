@@ -4,6 +4,7 @@
 
 mod common;
 
+mod ansible;
 mod bench;
 mod check;
 mod clean;

@@ -76,7 +76,7 @@ fn fenced<'a>(text: &'a str, marker: &str) -> (&'a str, String) {
 }
 
 /// The fenced block after `<!-- readme-test: NAME -->`: its info string and its lines.
-fn block(name: &str) -> (&'static str, String) {
+pub fn block(name: &str) -> (&'static str, String) {
     fenced(after_marker(name), &format!("<!-- readme-test: {name} -->"))
 }
 

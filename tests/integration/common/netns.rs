@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use super::{TestEnv, wait_until};
 
 pub struct Namespace {
@@ -57,14 +59,24 @@ impl Namespace {
         assert!(status.success(), "ip -n {} {}", self.name, args.join(" "));
     }
 
-    /// The names of the processes running in the namespace.
-    pub fn process_names(&self) -> Vec<String> {
-        let output = Command::new("ip")
+    /// The pids of the processes running in the namespace.
+    fn pids(&self) -> Vec<i32> {
+        let Ok(output) = Command::new("ip")
             .args(["netns", "pids", &self.name])
             .output()
-            .unwrap();
+        else {
+            return Vec::new();
+        };
         String::from_utf8_lossy(&output.stdout)
             .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+            .collect()
+    }
+
+    /// The names of the processes running in the namespace.
+    pub fn process_names(&self) -> Vec<String> {
+        self.pids()
+            .into_iter()
             .filter_map(|pid| fs::read_to_string(format!("/proc/{pid}/comm")).ok())
             .map(|name| name.trim_end().to_string())
             .collect()
@@ -86,7 +98,8 @@ impl Namespace {
     }
 
     /// A second sshd of `env`'s, with its keys and settings (and port), listening on `address`
-    /// in this namespace: its pid, once it listens.
+    /// in this namespace (and, as its config says, on the namespace's own 127.0.0.1): its pid,
+    /// once it listens.
     pub fn start_sshd(&self, env: &TestEnv, address: &str) -> i32 {
         let log = env.root.join(format!("sshd-{}.log", self.name));
         let mut sshd = self.command(&super::openssh::openssh().sshd);
@@ -119,6 +132,19 @@ impl Drop for Namespace {
         for process in processes {
             let _ = process.kill();
             let _ = process.wait();
+        }
+        // And whatever those started that outlives them (masters gone to the background, an
+        // sshd's sessions): a process in a deleted namespace lives on, and a session whose
+        // peer went with the namespace waits for ever.
+        for _ in 0..10 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
@@ -185,6 +211,32 @@ impl Veth {
         possible
     }
 
+    /// A ControlPersist master for `alias` (as `env`'s config takes it across), made from the
+    /// client's namespace by a plain ssh: its pid, killed with `env`.
+    pub fn persist_master(&self, env: &TestEnv, alias: &str) -> i32 {
+        let mut make = self.client.command("ssh");
+        make.arg("-F")
+            .arg(&env.ssh_config)
+            .args(["-o", "ControlPersist=60", alias, "true"])
+            .stdin(Stdio::null());
+        let made = super::output_within(&mut make, Duration::from_secs(15));
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let mut check = self.client.command(env!("CARGO_BIN_EXE_muxguard"));
+        env.isolate(&mut check);
+        check
+            .args(["check", "--json", "-F"])
+            .arg(&env.ssh_config)
+            .arg(alias);
+        let json = super::cli::run(check).json();
+        let master = json["pid"].as_i64().expect("a master") as i32;
+        env.track_pid(master);
+        master
+    }
+
     /// The client's port of `pid`'s established TCP connection to the server.
     pub fn flow_port_of(&self, pid: i32) -> u16 {
         let output = self
@@ -228,9 +280,26 @@ impl Veth {
     /// Every packet of the client's flow from `port` is lost, both ways, as a NAT that forgot
     /// it or a VPN that dropped it loses them: on arrival, so that each side sends and
     /// retransmits as into a network (a packet dropped on its way out fails the send instead).
-    /// New connections get through.
+    /// New connections get through. Dropped once nothing is in flight on it, as when a
+    /// flow idle a moment is lost: what the master sent last (the close of the session that
+    /// made it) would otherwise be left unacknowledged, evidence a moment's drop does not give.
     pub fn drop_flow(&self, port: u16) {
         let port = port.to_string();
+        let filter = format!("sport = :{port}");
+        wait_until(
+            "the flow to have nothing in flight",
+            Duration::from_secs(5),
+            || {
+                let shown = self
+                    .client
+                    .command("ss")
+                    .args(["-Htni", "state", "established", &filter])
+                    .output()
+                    .unwrap();
+                let shown = String::from_utf8_lossy(&shown.stdout);
+                !shown.trim().is_empty() && !shown.contains("unacked:")
+            },
+        );
         for (namespace, side) in [(&self.server, "--sport"), (&self.client, "--dport")] {
             let status = namespace
                 .command("iptables")
