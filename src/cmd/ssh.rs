@@ -58,6 +58,7 @@ pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
             &carrier.path,
             carrier.pid,
             carrier.started,
+            carrier.flow,
             carrier.falls_back,
         );
     }
@@ -69,6 +70,8 @@ struct Carrier {
     path: PathBuf,
     pid: i32,
     started: u64,
+    /// The process whose TCP flow carries it: the master, or its ProxyCommand (`nc`).
+    flow: i32,
     /// Whether ssh connects afresh when it ends: it does through a master of the
     /// destination's own (which goes with a jump host's that carries it), not through `-W`.
     falls_back: bool,
@@ -81,30 +84,40 @@ impl Carrier {
     fn of(examined: &examine::Examined) -> Option<Carrier> {
         let live = |socket: &examine::Examined| {
             let report = &socket.report;
-            (report.state == State::Live && socket.repair.is_none())
-                .then_some(())
-                .and(report.path.clone().zip(report.pid))
+            report.state == State::Live
+                && socket.repair.is_none()
+                && report.path.is_some()
+                && report.pid.is_some()
         };
-        let own_flow = |pid: i32| match &examined.report.link {
-            Some(link) => matches!(link, Link::Tcp(_)),
-            None => matches!(platform::links(&[pid]).get(&pid), Some(Link::Tcp(_))),
+        let own_flow = |socket: &examine::Examined| match (&socket.report.link, socket.report.pid) {
+            (Some(link), _) => matches!(link, Link::Tcp(_)),
+            (None, Some(pid)) => matches!(platform::links(&[pid]).get(&pid), Some(Link::Tcp(_))),
+            (None, None) => false,
         };
         // A master a jump host's carries (`via`) has no flow of its own: its carrier's is it.
         let carrier = |hop: &&examine::Examined| match &examined.report.via {
             Some(via) => hop.report.path.as_ref() == Some(via),
             None => true,
         };
-        let (path, pid) = live(examined)
-            .filter(|_| examined.report.via.is_none())
-            .filter(|&(_, pid)| own_flow(pid))
-            .or_else(|| examined.hops.iter().rev().find(carrier).and_then(live))?;
+        let chosen = Some(examined)
+            .filter(|destination| live(destination) && destination.report.via.is_none())
+            .filter(|destination| own_flow(destination))
+            .or_else(|| {
+                examined
+                    .hops
+                    .iter()
+                    .rev()
+                    .find(carrier)
+                    .filter(|hop| live(hop))
+            })?;
+        let (path, pid) = (chosen.report.path.clone()?, chosen.report.pid?);
         let started = platform::process(pid)?.started;
-        let falls_back = live(examined).is_some();
         Some(Carrier {
             path,
             pid,
             started,
-            falls_back,
+            flow: chosen.report.flow_holder.unwrap_or(pid),
+            falls_back: live(examined),
         })
     }
 }

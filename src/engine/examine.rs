@@ -68,16 +68,14 @@ pub fn examine(
         .chain([&destination])
         .map(|place| (place, place.socket(deadline, &record)))
         .collect();
-    let mut sockets: Vec<Examined> = asked
-        .into_iter()
-        .map(|(place, (report, mut client))| {
-            place.examined(report, client.as_mut(), mode, deadline, &record)
-        })
-        .collect();
+    let mut sockets: Vec<Examined> = Vec::new();
+    for (place, (mut report, mut client)) in asked {
+        judge_by_its_carrier(&mut report, &sockets);
+        sockets.push(place.examined(report, client.as_mut(), mode, deadline, &record));
+    }
     record.save();
     let mut examined = sockets.pop().expect("the destination is examined");
     examined.hops = sockets;
-    examined.judge_by_its_carrier();
     if let Some(why) = unfollowed {
         examined.report.detail.push_str(&format!("; {why}"));
     }
@@ -132,6 +130,63 @@ fn jump_hosts(
     (chain, unfollowed)
 }
 
+/// A live master with no connection of its own is as good as what carries it, as the kernel
+/// shows it, before its link is proved: a jump host's master examined before it (`earlier`),
+/// which `via` names and whose connection stands for its own, and whose death is its own
+/// (`carrier-dead`, no probe through it); or its ProxyCommand's own connection. Otherwise it is
+/// judged from its record.
+fn judge_by_its_carrier(report: &mut SocketReport, earlier: &[Examined]) {
+    let (State::Live, Some(pid)) = (report.state, report.pid) else {
+        return;
+    };
+    if report.link.is_none() {
+        report.link = platform::links(&[pid]).remove(&pid);
+    }
+    if !matches!(report.link, Some(Link::ViaProxy)) {
+        return;
+    }
+    let master_of = |candidate: i32| {
+        earlier
+            .iter()
+            .map(|hop| &hop.report)
+            .find(|hop| hop.state.has_master() && hop.pid == Some(candidate))
+    };
+    let carrier = match earlier.is_empty() {
+        true => None,
+        false => {
+            chain::carrier_of(pid, |candidate| master_of(candidate).is_some()).and_then(master_of)
+        }
+    };
+    let Some(carrier) = carrier else {
+        let proxy = chain::proxy_flow(pid);
+        report.detail.push_str(&chain::proxy_words(proxy.as_ref()));
+        if let Some(proxy) = proxy {
+            report.link = Some(proxy.link);
+            report.flow_holder = Some(proxy.pid);
+        }
+        return;
+    };
+    report.via = carrier.path.clone();
+    if let Some(link) = &carrier.link {
+        report.link = Some(link.clone());
+        report.flow_holder = carrier.flow_holder.or(carrier.pid);
+    }
+    if carrier.state.is_dead_master() {
+        let shown = carrier
+            .path
+            .as_deref()
+            .map(text::path)
+            .unwrap_or_default()
+            .into_owned();
+        let detail = format!(
+            "{}, but the jump host's master that carries it ({shown}) is {}",
+            report.detail,
+            carrier.state.as_str()
+        );
+        report.recast(Reason::CarrierDead, detail);
+    }
+}
+
 impl Examined {
     /// Repairs what is broken, so that ssh can go ahead: the hops first, first hop first.
     pub fn fix(&mut self, deadline: Deadline) {
@@ -149,57 +204,6 @@ impl Examined {
             self.ready = repair.cleared();
             self.repair = Some(repair);
         }
-    }
-
-    /// A live master with no connection of its own is as good as the jump host's master that
-    /// carries it (its `ssh -W` is that master or a mux client of it, as the kernel shows):
-    /// `via` names it, its connection stands for the destination's, and a hung or unreachable
-    /// carrier makes the destination unreachable too.
-    fn judge_by_its_carrier(&mut self) {
-        // Only a hop can carry it: a destination reached directly costs nothing more here.
-        if self.hops.is_empty() {
-            return;
-        }
-        let report = &self.report;
-        // Unreachable too: a probe through a dead carrier times out, and says less.
-        let (State::Live | State::Unreachable, Some(pid)) = (report.state, report.pid) else {
-            return;
-        };
-        let link = report
-            .link
-            .clone()
-            .or_else(|| platform::links(&[pid]).remove(&pid));
-        if !matches!(link, Some(Link::ViaProxy)) {
-            return;
-        }
-        let hop_of = |candidate: i32| {
-            self.hops
-                .iter()
-                .position(|hop| hop.report.state.has_master() && hop.report.pid == Some(candidate))
-        };
-        let Some(carrier) = chain::carrier_of(pid, |candidate| hop_of(candidate).is_some())
-            .and_then(hop_of)
-            .map(|index| &self.hops[index].report)
-        else {
-            return;
-        };
-        let (via, state) = (carrier.path.clone(), carrier.state);
-        self.report.link = carrier.link.clone().or(link);
-        if state.is_dead_master() {
-            let shown = via
-                .as_deref()
-                .map(text::path)
-                .unwrap_or_default()
-                .into_owned();
-            let detail = format!(
-                "{}, but the jump host's master that carries it ({shown}) is {}",
-                self.report.detail,
-                state.as_str()
-            );
-            self.report.recast(Reason::CarrierDead, detail);
-            self.ready = false;
-        }
-        self.report.via = via;
     }
 
     /// Whether ssh can go ahead now: through every hop to the destination.

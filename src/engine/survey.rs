@@ -192,9 +192,10 @@ fn attach_carriers(sockets: &mut [SocketReport]) {
         .filter(|&index| matches!(sockets[index].link, Some(Link::ViaProxy)))
         .collect();
     for index in carried {
-        let Some(mut pid) = sockets[index].pid else {
+        let Some(master) = sockets[index].pid else {
             continue;
         };
+        let mut pid = master;
         let mut carrier = None;
         for _ in 0..chain::MAX_CARRIERS {
             let Some(next) = chain::carrier_of(pid, |candidate| by_pid.contains_key(&candidate))
@@ -209,16 +210,25 @@ fn attach_carriers(sockets: &mut [SocketReport]) {
         }
         match carrier.filter(|&carrier| carrier != index) {
             Some(carrier) => {
-                let (via, link) = (sockets[carrier].path.clone(), sockets[carrier].link.clone());
-                sockets[index].via = via;
+                let carrier = &sockets[carrier];
+                let (via, link) = (carrier.path.clone(), carrier.link.clone());
+                let holder = carrier.flow_holder.or(carrier.pid);
+                let socket = &mut sockets[index];
+                socket.via = via;
                 if let Some(link) = link {
-                    sockets[index].link = Some(link);
+                    socket.link = Some(link);
+                    socket.flow_holder = holder;
                 }
             }
-            // Judged as before, from its record; the words say why.
-            None => sockets[index].detail.push_str(
-                "; its connection goes through a ProxyCommand that is no master of yours: judged from its record",
-            ),
+            None => {
+                let proxy = chain::proxy_flow(master);
+                let socket = &mut sockets[index];
+                socket.detail.push_str(&chain::proxy_words(proxy.as_ref()));
+                if let Some(proxy) = proxy {
+                    socket.link = Some(proxy.link);
+                    socket.flow_holder = Some(proxy.pid);
+                }
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::engine::survey;
 use crate::error::{Error, Result};
 use crate::link::netstate::{self, Clocks};
 use crate::link::probe;
-use crate::platform;
+use crate::platform::{self, Link};
 use crate::repair::{self, Action, Repair};
 use crate::socket::report::{ProbeDecision, SocketReport, State};
 use crate::support::deadline::Deadline;
@@ -167,6 +167,11 @@ pub struct Watcher {
     /// The masters seen stopped (in no terminal) at the reads of the links, by path and pid,
     /// and since when.
     hung_since: HashMap<(PathBuf, i32), Instant>,
+    /// The processes that hold the live masters' TCP connections (the masters, the masters
+    /// that carry others, ProxyCommands), as the last read saw them: between reads, those
+    /// connections alone are looked at every CLOCK_CHECK, so that a flow that died shows
+    /// within seconds, not at the next read.
+    flow_holders: Vec<i32>,
 }
 
 impl Watcher {
@@ -187,6 +192,7 @@ impl Watcher {
             read_every,
             failing: None,
             hung_since: HashMap::new(),
+            flow_holders: Vec::new(),
         })
     }
 
@@ -242,7 +248,7 @@ impl Watcher {
                     None => continue,
                 }
             }
-            if Instant::now() >= self.next_read {
+            if Instant::now() >= self.next_read || self.a_flow_in_trouble() {
                 self.next_read = Instant::now() + self.read_every;
                 let read = self.guarded(Self::read_links);
                 if let Some(round) = self.quiet_repeats(read)? {
@@ -303,10 +309,27 @@ impl Watcher {
         done
     }
 
+    /// Whether the kernel shows trouble on the connection of a master the last read saw
+    /// holding one (a few system calls a master, no search): the links are then read now.
+    fn a_flow_in_trouble(&self) -> bool {
+        let silence = self.settings.silence;
+        platform::links(&self.flow_holders)
+            .values()
+            .any(|link| probe::kernel_doubt(Some(link), silence).is_some())
+    }
+
     /// Reads the kernel's view of every master's link, without connecting to any: a round for
     /// the masters in trouble, or for stale sockets alone, when there are any.
     fn read_links(&mut self) -> Result<Option<Round>> {
         let sockets = survey::survey(self.settings.config.as_deref(), &self.settings.dirs)?;
+        self.flow_holders = sockets
+            .iter()
+            .filter(|socket| socket.state == State::Live)
+            .filter(|socket| matches!(socket.link, Some(Link::Tcp(_))))
+            .filter_map(|socket| socket.flow_holder.or(socket.pid))
+            .collect();
+        self.flow_holders.sort_unstable();
+        self.flow_holders.dedup();
         let silence = self.settings.silence;
         let in_trouble =
             move |socket: &SocketReport| probe::kernel_doubt(socket.link.as_ref(), silence);

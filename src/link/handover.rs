@@ -67,9 +67,10 @@ fn judge(acked_before: u64, now: &TcpTiming, waited: Duration) -> Verdict {
     Verdict::Waiting
 }
 
-/// The master's TCP flow as the kernel shows it, where it counts bytes (Linux).
-fn timing_of(master: i32) -> Option<TcpTiming> {
-    match platform::links(&[master]).remove(&master)? {
+/// The TCP flow of `holder` (a master, or its ProxyCommand) as the kernel shows it, where it
+/// counts bytes (Linux).
+fn timing_of(holder: i32) -> Option<TcpTiming> {
+    match platform::links(&[holder]).remove(&holder)? {
         Link::Tcp(tcp) => tcp.timing,
         Link::ViaProxy => None,
     }
@@ -77,11 +78,12 @@ fn timing_of(master: i32) -> Option<TcpTiming> {
 
 /// Starts the companion for the master `pid` (started at `started`, as `platform::process`
 /// tells) at `path`, just before this process becomes ssh. Nothing is started where the kernel
-/// does not count the flow's bytes (macOS, a master behind a ProxyCommand) or the master is
-/// not what it was. `falls_back`: whether ssh connects afresh when that master ends (not when
-/// it is a jump host's that ssh's `-W` goes through: that request has no fallback).
-pub fn watch(path: &Path, pid: i32, started: u64, falls_back: bool) {
-    let Some(timing) = timing_of(pid) else {
+/// does not count the flow's bytes (macOS, a ProxyCommand with no TCP connection of its own
+/// that can be seen) or the master is not what it was. `flow`: the process whose TCP flow carries the master's (the master, or
+/// its ProxyCommand). `falls_back`: whether ssh connects afresh when that master ends (not
+/// when it is a jump host's that ssh's `-W` goes through: that request has no fallback).
+pub fn watch(path: &Path, pid: i32, started: u64, flow: i32, falls_back: bool) {
+    let Some(timing) = timing_of(flow) else {
         return;
     };
     let Some(acked_before) = timing.bytes_acked else {
@@ -107,7 +109,14 @@ pub fn watch(path: &Path, pid: i32, started: u64, falls_back: bool) {
             let detached =
                 nix::unistd::setsid().is_ok() && matches!(unsafe { fork() }, Ok(ForkResult::Child));
             if detached {
-                companion(path, pid, acked_before, falls_back, &master, &ssh);
+                let watched = Watched {
+                    path,
+                    pid,
+                    flow,
+                    acked_before,
+                    falls_back,
+                };
+                companion(&watched, &master, &ssh);
             }
             // SAFETY: _exit ends this process without running anything of the parent's.
             unsafe { libc::_exit(0) }
@@ -116,16 +125,19 @@ pub fn watch(path: &Path, pid: i32, started: u64, falls_back: bool) {
     }
 }
 
-/// The companion itself: in a session of its own (no terminal, so Ctrl-C and Ctrl-Z reach ssh
-/// alone), holding none of the user's descriptors but stderr, for its one line.
-fn companion(
-    path: &Path,
+/// What the companion watches: the master `pid` at `path`, carried by `flow`'s TCP flow, whose
+/// server had acknowledged `acked_before` bytes at the hand-over.
+struct Watched<'a> {
+    path: &'a Path,
     pid: i32,
+    flow: i32,
     acked_before: u64,
     falls_back: bool,
-    master: &ProcessHandle,
-    ssh: &ProcessHandle,
-) {
+}
+
+/// The companion itself: in a session of its own (no terminal, so Ctrl-C and Ctrl-Z reach ssh
+/// alone), holding none of the user's descriptors but stderr, for its one line.
+fn companion(watched: &Watched, master: &ProcessHandle, ssh: &ProcessHandle) {
     let stderr = nix::unistd::dup(std::io::stderr()).ok();
     release_descriptors(stderr.as_ref(), master, ssh);
     let _ = std::env::set_current_dir("/");
@@ -134,23 +146,24 @@ fn companion(
         if ssh.wait_exit(EVERY) {
             return;
         }
-        let Some(timing) = timing_of(pid) else {
+        let Some(timing) = timing_of(watched.flow) else {
             return;
         };
-        match judge(acked_before, &timing, handed_over.elapsed()) {
+        match judge(watched.acked_before, &timing, handed_over.elapsed()) {
             Verdict::Waiting => {}
             Verdict::Through => return,
             Verdict::Lost(why) => {
                 if master.signal(Signal::SIGTERM).is_ok() {
                     if let Some(stderr) = stderr {
-                        let next = match falls_back {
+                        let next = match watched.falls_back {
                             true => "ssh connects afresh",
                             false => "ssh cannot go around a jump host's master: run it again",
                         };
                         // One write, so that what ssh writes meanwhile cannot cut the line.
                         let line = format!(
-                            "muxguard: ended master pid {pid} of {}: {why}; {next}\n",
-                            text::path(path)
+                            "muxguard: ended master pid {} of {}: {why}; {next}\n",
+                            watched.pid,
+                            text::path(watched.path)
                         );
                         let _ = std::fs::File::from(stderr).write_all(line.as_bytes());
                     }

@@ -412,6 +412,9 @@ pub struct SocketReport {
     /// The control path of the master that carries this one's connection (its `ssh -W` is a
     /// client of that master, or is that master), where the kernel shows it.
     pub via: Option<PathBuf>,
+    /// The process that holds the connection `link` describes, where that is not this master:
+    /// the master that carries it (`via`), or its ProxyCommand.
+    pub flow_holder: Option<i32>,
     /// The file that was classified, so that a repair can make sure it acts on that same file.
     pub file: Option<FileInfo>,
     /// The listening socket's inode, to find and verify the master process.
@@ -434,6 +437,7 @@ impl SocketReport {
             probe: None,
             link: None,
             via: None,
+            flow_holder: None,
             file: None,
             listener: None,
         }

@@ -422,6 +422,21 @@ fn benchmarks() {
     if hand_over > 0.5e-3 {
         failures.push("muxguard ssh's hand-over costs more than 0.5 ms");
     }
+    // The companion that hand-over starts, through a healthy master: what it costs from its
+    // start to its end, which comes as soon as the server acknowledges the request (Linux: it
+    // is started where the kernel counts a flow's bytes).
+    #[cfg(target_os = "linux")]
+    {
+        let companion = companion_cost(&env, &format!("{MUXGUARD} ssh -F {config} alpha true"));
+        report.push(format!(
+        "the companion of muxguard ssh HOST true through a live master: {:.2} ms on a CPU in {} \
+         wake-ups, gone {:.0} ms after ssh (targets: < 1 ms, < 10 wake-ups, < 200 ms)",
+        companion.cpu_ms, companion.wakeups, companion.outlived_ms
+    ));
+        if companion.cpu_ms >= 1.0 || companion.wakeups >= 10 || companion.outlived_ms >= 200.0 {
+            failures.push("the companion costs 1 ms, 10 wake-ups or lives 200 ms past ssh");
+        }
+    }
 
     // The prompt hook when no sweep is due, measured inside each shell over 2,000 calls.
     for (shell, line) in hook_costs(&env) {
@@ -672,6 +687,54 @@ fn watcher_idle(env: &TestEnv, binary: &str, window: Duration) -> Idle {
     let _ = watcher.kill();
     let _ = watcher.wait();
     idle
+}
+
+/// What a companion cost, from its rusage.
+#[cfg(target_os = "linux")]
+struct CompanionCost {
+    cpu_ms: f64,
+    wakeups: i64,
+    /// How long it lived after ssh ended.
+    outlived_ms: f64,
+}
+
+/// Runs `line` (a `muxguard ssh` through a live master) in a shell and measures the companion
+/// it leaves: this process becomes a subreaper, so that the companion, orphaned by its
+/// double fork, is its child, and its rusage can be read when it is reaped.
+#[cfg(target_os = "linux")]
+fn companion_cost(env: &TestEnv, line: &str) -> CompanionCost {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let mut command = Command::new("sh");
+    env.isolate(&mut command);
+    command.args(["-c", line]);
+    let output = output_within(&mut command, Duration::from_secs(15));
+    let ssh_ended = std::time::Instant::now();
+    assert!(output.status.success(), "{line}: {output:?}");
+    let me = std::process::id().to_string();
+    let companion = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after_name = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+            stat.contains("(muxguard)") && after_name.split(' ').nth(1) == Some(me.as_str())
+        })
+        .expect("the companion, adopted by this process");
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on a child of this process, with valid pointers.
+    let reaped = unsafe { libc::wait4(companion, &mut status, 0, &mut usage) };
+    let outlived_ms = ssh_ended.elapsed().as_secs_f64() * 1e3;
+    nix::sys::prctl::set_child_subreaper(false).unwrap();
+    assert_eq!(reaped, companion);
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    CompanionCost {
+        cpu_ms: (seconds(usage.ru_utime) + seconds(usage.ru_stime)) * 1e3,
+        wakeups: usage.ru_nvcsw,
+        outlived_ms,
+    }
 }
 
 /// Per shell: the hook's cost in microseconds (None when the shell is missing) and a line.

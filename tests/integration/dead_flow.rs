@@ -467,3 +467,144 @@ fn watch_heals_every_master_a_dead_bastion_carries() {
         });
     assert!(judged, "{events}");
 }
+
+/// A master carried by a plain ProxyCommand (an `ssh -W` with a connection of its own) whose
+/// connection was dropped a moment ago: the companion watches the ProxyCommand's connection,
+/// ends the master, and ssh connects afresh through a new ProxyCommand. The command runs once.
+#[test]
+fn a_plain_proxy_command_dropped_a_moment_ago_is_left_for_a_fresh_connection() {
+    let env = env_behind_a_bastion();
+    let test = "a_plain_proxy_command_dropped_a_moment_ago_is_left_for_a_fresh_connection";
+    if !Veth::can_drop_flows(test) {
+        return;
+    }
+    let Some(veth) = Veth::new() else { return };
+    veth.server.start_sshd(&env, SERVER_ADDRESS);
+    let config = env.ssh_config.display().to_string();
+    let through_proxy = |extra: &[&str]| {
+        let mut args = vec!["-F".to_string(), config.clone()];
+        args.extend(across());
+        let proxy = format!("ProxyCommand=ssh -F {config} -o ControlPath=none -W %h:%p beta");
+        args.extend(["-o".to_string(), proxy]);
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        args
+    };
+    let mut make = veth.client.command("ssh");
+    make.args(through_proxy(&["-o", "ControlPersist=60", "alpha", "true"]))
+        .stdin(Stdio::null());
+    let made = output_within(&mut make, Duration::from_secs(15));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let found = veth
+        .client
+        .command("pgrep")
+        .args(["-f", &format!("{config} -o ControlPath=none -W")])
+        .output()
+        .unwrap();
+    let proxy: i32 = String::from_utf8_lossy(&found.stdout)
+        .trim()
+        .parse()
+        .expect("one ProxyCommand");
+    let mut check = muxguard(&veth, &env, &["check", "--json", "--"]);
+    check.args(through_proxy(&["alpha"]));
+    let json = run(check).json();
+    let master = json["pid"].as_i64().expect("a master") as i32;
+    env.track_pid(master);
+    env.track_pid(proxy);
+    veth.drop_flow(veth.flow_port_of(proxy));
+
+    let runs = env.root.join("runs");
+    let mut wrapped = muxguard(&veth, &env, &["ssh", "--"]);
+    wrapped
+        .args(through_proxy(&["alpha"]))
+        .arg(format!("echo once >> {}; echo ALIVE", runs.display()));
+    let started = Instant::now();
+    let output = output_within(&mut wrapped, Duration::from_secs(30));
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.stdout, b"ALIVE\n", "after {took:?}: {stderr}");
+    assert!(took < Duration::from_secs(6), "took {took:?}: {stderr}");
+    assert!(
+        stderr.contains(&format!("ended master pid {master}"))
+            && stderr.contains("; ssh connects afresh"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "once\n");
+}
+
+/// Emacs TRAMP's relative ControlPath (`tramp.%C`, bound in the master's working directory),
+/// its master's flow dropped, and TRAMP's next command waiting on it: `watch`, started
+/// elsewhere, reads the master under its absolute path, ends it, and the waiting ssh connects
+/// afresh by itself. TRAMP waited 40 s here before.
+#[test]
+fn watch_heals_a_tramp_master_whose_flow_was_dropped() {
+    let env = TestEnv::new();
+    let test = "watch_heals_a_tramp_master_whose_flow_was_dropped";
+    if !Veth::can_drop_flows(test) {
+        return;
+    }
+    let Some(veth) = Veth::new() else { return };
+    veth.server.start_sshd(&env, SERVER_ADDRESS);
+    let workdir = env.root.join("where-tramp-runs");
+    std::fs::create_dir(&workdir).unwrap();
+    let tramp = |args: &[&str]| {
+        let mut command = ssh(&veth, &env, &["-o", "ControlPath=tramp.%C"]);
+        command.current_dir(&workdir).args(args);
+        command
+    };
+    let made = output_within(
+        &mut tramp(&["-o", "ControlPersist=60", "alpha", "true"]),
+        Duration::from_secs(15),
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let socket = std::fs::read_dir(&workdir)
+        .unwrap()
+        .next()
+        .expect("the master's socket")
+        .unwrap()
+        .path();
+    let mut check = muxguard(&veth, &env, &["check", "--json", "--path"]);
+    check.arg(&socket);
+    let master = run(check).json()["pid"].as_i64().expect("a master") as i32;
+    env.track_pid(master);
+
+    // Under the default settings, having read the links once: the drop comes between reads.
+    let log = env.root.join("watch.jsonl");
+    let mut watch = muxguard(&veth, &env, &["--timeout", "1s", "watch", "--json"]);
+    watch
+        .current_dir(&env.root)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null());
+    veth.client.spawn(&mut watch);
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    crate::common::wait_until("watch to start", Duration::from_secs(10), || {
+        read().contains("\"started\"")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    veth.drop_flow(veth.flow_port_of(master));
+    let started = Instant::now();
+    let output = output_within(
+        &mut tramp(&["alpha", "echo", "ALIVE"]),
+        Duration::from_secs(30),
+    );
+    let took = started.elapsed();
+    crate::common::wait_until("watch's round", Duration::from_secs(5), || {
+        read().contains("\"ended\":")
+    });
+    let events = read();
+    assert_eq!(output.stdout, b"ALIVE\n", "after {took:?}: {events}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {events}");
+    println!("through, from the drop, in {took:?}");
+    assert!(!crate::common::is_running(master), "{events}");
+    assert!(
+        events.contains(&format!("\"path\":\"{}\"", socket.display())),
+        "{events}"
+    );
+}

@@ -191,14 +191,15 @@ fn a_link_that_drops_packets_is_probed_at_once() {
     );
 }
 
-/// A master whose connection a ProxyCommand carries (`ssh -W`, as ProxyJump runs it) holds no
-/// TCP socket of its own: no peer, and `auto` decides as it does where the kernel tells nothing
-/// (young, then 10 minutes unseen).
+/// A master whose connection a ProxyCommand carries holds no TCP socket of its own. Where the
+/// connection cannot be seen behind the ProxyCommand (here a relay between them, as a cloud
+/// CLI is): no peer, and `auto` decides as it does where the kernel tells nothing (young, then
+/// 10 minutes unseen).
 #[test]
-fn a_master_behind_a_proxy_is_decided_from_its_record() {
+fn a_master_behind_an_unseen_proxy_is_decided_from_its_record() {
     let env = TestEnv::new();
     let proxy = format!(
-        "ProxyCommand=ssh -F {} -o ControlMaster=no -o ControlPath=none -W %h:%p beta",
+        "ProxyCommand=cat | ssh -F {} -o ControlMaster=no -o ControlPath=none -W %h:%p beta | cat",
         env.ssh_config.display()
     );
     let through_proxy = |extra: &[&str]| {
@@ -224,7 +225,8 @@ fn a_master_behind_a_proxy_is_decided_from_its_record() {
     assert_eq!(entry["state"], "live", "{entry}");
     assert_eq!(entry["peer"], serde_json::Value::Null, "{entry}");
     assert_eq!(entry["silent_s"], serde_json::Value::Null, "{entry}");
-    // Its ProxyCommand's ssh is no master: no carrier to name, and the words say so.
+    // Nothing of its ProxyCommand's is a master or holds the connection: no carrier to name,
+    // and the words say so.
     assert_eq!(entry["via"], serde_json::Value::Null, "{entry}");
     let detail = entry["detail"].as_str().unwrap();
     assert!(detail.contains("no master of yours"), "{entry}");
@@ -253,4 +255,58 @@ fn a_master_behind_a_proxy_is_decided_from_its_record() {
     let json = check();
     assert_eq!(json["probe"], "long-idle", "{json}");
     assert_eq!(json["reason"], "round-trip", "{json}");
+}
+
+/// A plain ProxyCommand (an `ssh -W` that connects by itself, `nc`) holds the connection that
+/// carries the master's: that one is its link, with its peer and silence, and decides for it.
+#[test]
+fn a_master_behind_a_plain_proxy_command_is_judged_by_its_connection() {
+    let env = TestEnv::new();
+    let args = || {
+        let mut args = env.ssh_args("alpha");
+        let proxy = format!(
+            "ProxyCommand=ssh -F {} -o ControlMaster=no -o ControlPath=none -W %h:%p beta",
+            env.ssh_config.display()
+        );
+        // Debian's ssh keeps BatchMode sessions alive every 300 s, which allows 600 s of
+        // silence.
+        let no_keepalive = "ServerAliveInterval=0".to_string();
+        args.splice(2..2, ["-o".to_string(), proxy, "-o".into(), no_keepalive]);
+        args
+    };
+    let mut make = env.ssh_command();
+    make.args(&args()[2..])
+        .args(["-o", "ControlPersist=60", "true"]);
+    let made = output_within(&mut make, Duration::from_secs(15));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let path = env.control_path("alpha");
+
+    let status = status_json(&env, &[]);
+    let entry = crate::common::cli::listed(&status, &path);
+    env.track_pid(entry["pid"].as_i64().unwrap() as i32);
+    assert_eq!(entry["state"], "live", "{entry}");
+    assert_eq!(entry["peer"], format!("127.0.0.1:{}", env.port), "{entry}");
+    assert!(entry["silent_s"].is_number(), "{entry}");
+    assert_eq!(entry["via"], serde_json::Value::Null, "{entry}");
+    let detail = entry["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("through its ProxyCommand's own (pid"),
+        "{entry}"
+    );
+
+    // Silent past MUXGUARD_PROBE_AFTER, as the ProxyCommand's connection shows: proved.
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut command = env.muxguard();
+    command
+        .env("MUXGUARD_PROBE_AFTER", "1s")
+        .args(["check", "--json", "--"])
+        .args(args());
+    let json = run(command).json();
+    assert_eq!(json["probe"], "server-silent", "{json}");
+    assert_eq!(json["reason"], "round-trip", "{json}");
+    assert_eq!(json["peer"], format!("127.0.0.1:{}", env.port), "{json}");
 }
