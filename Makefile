@@ -115,10 +115,10 @@ lint:
 # cargo build and of the release archive's static one.
 STATIC_TARGET = x86_64-unknown-linux-musl
 bench: test-deps
-	@command -v hyperfine >/dev/null 2>&1 || { \
+	@{ command -v hyperfine && command -v strace; } >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time >/dev/null; \
-		else echo "make bench needs hyperfine and GNU time (apt-get install hyperfine time)"; exit 2; fi; }
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time strace >/dev/null; \
+		else echo "make bench needs hyperfine, strace and GNU time (apt-get install hyperfine strace time)"; exit 2; fi; }
 	@[ -x /usr/bin/time ] || { apt-get install -y -qq time >/dev/null 2>&1 || { echo "make bench needs GNU time (apt-get install time)"; exit 2; }; }
 	@command -v rustup >/dev/null 2>&1 && rustup target add $(STATIC_TARGET) >/dev/null 2>&1 || true
 	$(CARGO) build --release --locked --target $(STATIC_TARGET)

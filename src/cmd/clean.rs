@@ -31,15 +31,16 @@ pub fn run(args: CleanArgs, deadline: Deadline) -> Result<ExitCode> {
         survey::prove_links(&mut sockets, deadline, |_| None);
     }
     // All at once (with --probe, many hung masters take one grace period, not one each).
-    let cleaned: Vec<Cleaned> =
-        repair::in_parallel(sockets, |socket| clean_one(socket, &args, deadline))
-            .into_iter()
-            .map(|(socket, (action, repair))| Cleaned {
-                socket,
-                action,
-                repair,
-            })
-            .collect();
+    let cleaned: Vec<Cleaned> = repair::in_parallel(sockets, repair::waits, |socket| {
+        clean_one(socket, &args, deadline)
+    })
+    .into_iter()
+    .map(|(socket, (action, repair))| Cleaned {
+        socket,
+        action,
+        repair,
+    })
+    .collect();
     // The repairs tried that could not clear the way, with why.
     let failed: Vec<(&SocketReport, &Repair)> = cleaned
         .iter()
@@ -98,7 +99,7 @@ fn clean_one(
 /// One line for each socket acted on and each master kept, with why, then the counts.
 fn print_lines(cleaned: &[Cleaned]) -> io::Result<()> {
     let style = Style::for_stdout();
-    let mut out = io::stdout().lock();
+    let mut out = output::Report::stdout();
     let count = |action: Action| cleaned.iter().filter(|c| c.action == action).count();
     for Cleaned {
         socket,
@@ -142,5 +143,6 @@ fn print_lines(cleaned: &[Cleaned]) -> io::Result<()> {
             kept
         )
     };
-    writeln!(out, "{summary}")
+    writeln!(out, "{summary}")?;
+    out.flush()
 }

@@ -9,7 +9,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::unistd::Uid;
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
@@ -21,6 +20,7 @@ use crate::openssh::ssh_config::{self, ConfigScan};
 use crate::openssh::template::Template;
 use crate::output::{self, JSON_SCHEMA};
 use crate::platform;
+use crate::platform::process::my_uid;
 use crate::support::deadline::Deadline;
 use crate::support::text;
 
@@ -394,7 +394,7 @@ fn examine(
             let mode = meta.permissions().mode();
             let shared = mode & 0o022 != 0;
             let sticky = mode & 0o1000 != 0;
-            let owner_ok = meta.uid() == Uid::effective().as_raw() || meta.uid() == 0;
+            let owner_ok = meta.uid() == my_uid() || meta.uid() == 0;
             let guessable = templates.iter().any(|template| {
                 Template::parse(template, local).is_some_and(|t| t.dir == dir)
                     && !["%C", "%r", "%u"]

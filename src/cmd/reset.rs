@@ -53,7 +53,9 @@ pub fn run(args: ResetArgs, deadline: Deadline) -> Result<ExitCode> {
     };
 
     // All at once: none of them waits past the deadline.
-    let reset = repair::in_parallel(targets, |target| reset_one(target, how, owner, deadline));
+    let reset = repair::in_parallel(targets, repair::waits, |target| {
+        reset_one(target, how, owner, deadline)
+    });
     let failed = reset
         .iter()
         .any(|(_, repair)| repair.as_ref().is_some_and(|repair| !repair.cleared()));

@@ -428,7 +428,7 @@ impl Watcher {
             .chain(rest.into_iter().filter(also))
             .collect();
         let deadline = Deadline::after(timeout);
-        let sockets = repair::in_parallel(candidates, |socket| {
+        let sockets = repair::in_parallel(candidates, repair::waits, |socket| {
             socket
                 .state
                 .is_broken()

@@ -45,11 +45,50 @@ pub fn warn(message: &str) {
     let _ = writeln!(io::stderr().lock(), "muxguard: {}", escape(message));
 }
 
-/// Prints one JSON object and a newline.
+/// Prints one JSON object and a newline, in as few writes as it fits in.
 pub fn print_json(value: &impl Serialize) -> io::Result<()> {
-    let mut stdout = io::stdout().lock();
+    let mut stdout = Report::stdout();
     serde_json::to_writer(&mut stdout, value)?;
-    writeln!(stdout)
+    writeln!(stdout)?;
+    stdout.flush()
+}
+
+/// Standard output for a report made all at once: to a file or a pipe, one write for many
+/// lines (std writes stdout a line, or a KiB, at a time); to a terminal, line by line as std
+/// does. Its caller flushes it, so that a failed write is not lost.
+pub enum Report {
+    Terminal(io::StdoutLock<'static>),
+    Buffered(io::BufWriter<io::StdoutLock<'static>>),
+}
+
+/// What a buffered report writes at a time.
+const REPORT_BUFFER: usize = 64 * 1024;
+
+impl Report {
+    pub fn stdout() -> Report {
+        let stdout = io::stdout();
+        if stdout.is_terminal() {
+            Report::Terminal(stdout.lock())
+        } else {
+            Report::Buffered(io::BufWriter::with_capacity(REPORT_BUFFER, stdout.lock()))
+        }
+    }
+}
+
+impl Write for Report {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Report::Terminal(out) => out.write(bytes),
+            Report::Buffered(out) => out.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Report::Terminal(out) => out.flush(),
+            Report::Buffered(out) => out.flush(),
+        }
+    }
 }
 
 pub struct Style {

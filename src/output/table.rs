@@ -19,9 +19,10 @@ pub fn socket_table(sockets: &[SocketReport]) -> io::Result<()> {
             .filter(|name| name != "-")
             .unwrap_or_else(|| path(via).into_owned())
     };
-    let mut out = io::stdout().lock();
+    let mut out = super::Report::stdout();
     if sockets.is_empty() {
-        return writeln!(out, "No control sockets found.");
+        writeln!(out, "No control sockets found.")?;
+        return out.flush();
     }
     let style = Style::for_stdout();
     let rows: Vec<[String; 4]> = sockets
@@ -70,5 +71,5 @@ pub fn socket_table(sockets: &[SocketReport]) -> io::Result<()> {
             line(state, row.each_ref().map(String::as_str))
         )?;
     }
-    Ok(())
+    out.flush()
 }

@@ -199,7 +199,7 @@ fn pid_info<T>(pid: i32, flavor: libc::c_int) -> Option<T> {
 /// The pids of `owner`'s processes (everyone's for `Owner::Any`).
 fn pids(owner: Owner) -> Vec<i32> {
     let (kind, uid) = match owner {
-        Owner::Own => (PROC_UID_ONLY, nix::unistd::Uid::effective().as_raw()),
+        Owner::Own => (PROC_UID_ONLY, super::process::my_uid()),
         Owner::Any => (PROC_ALL_PIDS, 0),
     };
     // SAFETY: a null buffer asks for the size needed.

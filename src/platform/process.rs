@@ -1,6 +1,8 @@
 //! What muxguard knows of a process, whatever the operating system that told it, and whose
 //! processes it may act on.
 
+use std::sync::OnceLock;
+
 use nix::unistd::Uid;
 
 /// Whose sockets and masters may be acted on.
@@ -14,8 +16,22 @@ pub enum Owner {
 
 impl Owner {
     pub fn accepts(self, uid: u32) -> bool {
-        self == Owner::Any || uid == Uid::effective().as_raw()
+        self == Owner::Any || uid == my_uid()
     }
+}
+
+/// This process's effective uid, asked of the kernel once: muxguard never changes it, and a
+/// sweep compares it with every socket's owner.
+pub fn my_uid() -> u32 {
+    static UID: OnceLock<u32> = OnceLock::new();
+    *UID.get_or_init(|| Uid::effective().as_raw())
+}
+
+/// This process's pid, asked of the kernel once (a sweep names every file it sets aside with
+/// it). Not for a forked child, which has another.
+pub fn my_pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

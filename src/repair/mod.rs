@@ -99,22 +99,40 @@ pub fn end_master(report: &SocketReport, how: Ending, owner: Owner, deadline: De
     }
 }
 
+/// Whether repairing `socket` may wait: a master to end, not a stale socket to remove.
+pub fn waits(socket: &SocketReport) -> bool {
+    socket.state.has_master()
+}
+
 /// How many items `in_parallel` works on together: enough for many hung masters to end in one
 /// grace period, few enough that 10,000 stale sockets do not cost 10,000 threads.
 const WORKERS: usize = 64;
 
-/// Does `act` to every item, up to WORKERS at once, and returns the items with what it said, in
-/// their order: many masters that do not end by themselves take one grace period together, not
-/// one each.
+/// Does `act` to every item and returns the items with what it said, in their order. The items
+/// `waits` says may wait (a master to end) are done up to WORKERS at once: many masters that do
+/// not end by themselves take one grace period together, not one each. The others (a stale
+/// socket to remove) are done here first, at no thread's cost.
 pub fn in_parallel<T: Send, R: Send>(
     items: Vec<T>,
+    waits: impl Fn(&T) -> bool,
     act: impl Fn(&mut T) -> R + Sync,
 ) -> Vec<(T, R)> {
     let count = items.len();
-    let queue = Mutex::new(items.into_iter().enumerate());
-    let done = Mutex::new(Vec::with_capacity(count));
+    let mut done = Vec::with_capacity(count);
+    let mut waiting = Vec::new();
+    for (index, mut item) in items.into_iter().enumerate() {
+        if waits(&item) {
+            waiting.push((index, item));
+        } else {
+            let said = act(&mut item);
+            done.push((index, item, said));
+        }
+    }
+    let workers = WORKERS.min(waiting.len());
+    let queue = Mutex::new(waiting.into_iter());
+    let done = Mutex::new(done);
     std::thread::scope(|scope| {
-        for _ in 0..WORKERS.min(count) {
+        for _ in 0..workers {
             scope.spawn(|| {
                 loop {
                     // The queue's lock is let go before the work begins.

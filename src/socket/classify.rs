@@ -1,11 +1,13 @@
 //! Telling the truth about one control socket: the states of the contract and why.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nix::sys::socket::{UnixAddr, connect};
 use nix::unistd::Uid;
 
 use crate::openssh::mux::{MuxClient, MuxError};
@@ -117,28 +119,48 @@ pub fn unexamined(path: &Path, info: &FileInfo, why: &str) -> SocketReport {
 
 /// A socket with no listener: a refused connect confirms it without touching any master.
 fn confirm_stale(path: &Path, info: &FileInfo) -> SocketReport {
-    match UnixStream::connect(path) {
-        Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => SocketReport::for_file(
-            path,
-            info,
+    let (reason, detail) = match connect_unaccepted(path) {
+        Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => (
             Reason::NoListener,
-            "nothing listens on it: its master is gone",
+            "nothing listens on it: its master is gone".to_string(),
         ),
-        // Not in the table, yet listening: no ssh of the user's (macOS's table holds only
-        // those), or a master that appeared since the table was read (then so next time).
-        Ok(_) => SocketReport::for_file(
-            path,
-            info,
-            Reason::NoSshOfYours,
-            format!("listening, but {NO_HOLDER}"),
-        ),
-        Err(error) => SocketReport::for_file(
-            path,
-            info,
+        // Not in the table, yet listening (its queue full, when it would block): no ssh of the
+        // user's (macOS's table holds only those), or a master that appeared since the table
+        // was read (then so next time).
+        Ok(()) => (Reason::NoSshOfYours, format!("listening, but {NO_HOLDER}")),
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+            (Reason::NoSshOfYours, format!("listening, but {NO_HOLDER}"))
+        }
+        Err(error) => (
             Reason::CannotConnect,
             format!("nothing listens on it, but connecting fails with: {error}"),
         ),
+    };
+    SocketReport::for_file(path, info, reason, detail)
+}
+
+/// Connects to `path` without waiting (a listener whose queue is full refuses with
+/// `WouldBlock`), for a sweep that expects it refused. A refused connect leaves a socket as it
+/// was, so one serves them all, a thread's: one system call a stale socket, not three. One that
+/// connected is closed, and the next gets a new one.
+fn connect_unaccepted(path: &Path) -> io::Result<()> {
+    thread_local! {
+        static UNCONNECTED: RefCell<Option<OwnedFd>> = const { RefCell::new(None) };
     }
+    let address = UnixAddr::new(path)?;
+    UNCONNECTED.with_borrow_mut(|unconnected| {
+        let fd = match unconnected.take() {
+            Some(fd) => fd,
+            None => platform::stream_socket()?,
+        };
+        match connect(fd.as_raw_fd(), &address) {
+            Ok(()) => Ok(()),
+            Err(errno) => {
+                *unconnected = Some(fd);
+                Err(errno.into())
+            }
+        }
+    })
 }
 
 /// What a listener's process says about the socket, when it was not asked.

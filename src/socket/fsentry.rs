@@ -194,7 +194,7 @@ impl<'a> Aside<'a> {
 fn aside_name(path: &Path, attempt: u32) -> PathBuf {
     let mut name = OsString::from(".");
     name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".muxguard-{}", std::process::id()));
+    name.push(format!(".muxguard-{}", crate::platform::process::my_pid()));
     if attempt > 0 {
         name.push(format!("-{attempt}"));
     }

@@ -27,10 +27,11 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, Flock, FlockArg, OFlag, openat, renameat};
 use nix::sys::stat::{Mode, fstat, mkdirat};
-use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
 
 use super::{STATE_SCHEMA, StateFile, prune};
 use crate::output;
+use crate::platform::process::my_uid;
 use crate::support::environment::XDG_STATE_HOME;
 use crate::support::text;
 
@@ -91,11 +92,7 @@ impl StateDir {
         let directory = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let mut fd = openat(AT_FDCWD, base, directory, Mode::empty()).ok()?;
         let mut path = base.to_path_buf();
-        let owned_by_us = |fd: &OwnedFd| {
-            fstat(fd)
-                .ok()
-                .filter(|stat| stat.st_uid == Uid::effective().as_raw())
-        };
+        let owned_by_us = |fd: &OwnedFd| fstat(fd).ok().filter(|stat| stat.st_uid == my_uid());
         let mut stat = owned_by_us(&fd)?;
         for name in below {
             let name = name.as_ref();
@@ -135,7 +132,8 @@ impl StateDir {
         if size > MAX_STATE_FILE_BYTES {
             return Err(Oversized { bytes: size });
         }
-        let mut bytes = Vec::new();
+        // Room for it all and a byte more: one read, and one that finds its end.
+        let mut bytes = Vec::with_capacity(size as usize + 1);
         // At most one byte over the limit, should something else have made it grow since.
         if file
             .take(MAX_STATE_FILE_BYTES + 1)

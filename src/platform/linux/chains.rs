@@ -26,7 +26,7 @@ pub fn pipe_peers(pid: i32) -> Vec<i32> {
     if pipes.is_empty() {
         return Vec::new();
     }
-    let me = nix::unistd::Uid::effective().as_raw();
+    let me = crate::platform::process::my_uid();
     let Ok(processes) = fs::read_dir("/proc") else {
         return Vec::new();
     };
