@@ -42,12 +42,14 @@ fn terminate_ends_the_master_and_its_socket() {
 fn stop_listening_keeps_open_sessions_running() {
     let env = TestEnv::new();
     let master = env.start_persist_master("alpha");
-    // A session through the master that outlives the request.
-    let session = Command::new("ssh")
+    // A session through the master that outlives the request: it ends when told to, not
+    // after a second that a loaded machine can spend before the master is looked at (the
+    // master, ControlPersist and no longer listening, exits with its last session).
+    let mut session = Command::new("ssh")
         .arg("-F")
         .arg(&env.ssh_config)
-        .args(["alpha", "sleep 1; echo finished"])
-        .stdin(Stdio::null())
+        .args(["alpha", "read go; echo finished"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -65,6 +67,9 @@ fn stop_listening_keeps_open_sessions_running() {
         "the master still serves its session"
     );
 
+    let mut go = session.stdin.take().unwrap();
+    go.write_all(b"go\n").unwrap();
+    drop(go);
     let output = session.wait_with_output().unwrap();
     assert!(output.status.success());
     assert_eq!(output.stdout, b"finished\n");
