@@ -1,8 +1,10 @@
 //! OpenSSH as muxguard reads and speaks it: the real client and `ssh -G`, ssh command lines,
-//! the jump hosts in front of a destination, ssh config files, ControlPath templates, the
-//! remembered `ssh -G` answers, and the mux protocol (`mux/`). Uses support and platform only.
+//! the jump hosts in front of a destination, ssh config files and their audit, ControlPath
+//! templates, the remembered `ssh -G` answers, and the mux protocol (`mux/`). Uses support and
+//! platform only.
 
 pub mod args;
+pub mod audit;
 pub mod hops;
 pub mod local_user;
 pub mod mux;
