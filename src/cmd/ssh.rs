@@ -4,7 +4,6 @@
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::process::Command;
 
 use clap::CommandFactory;
@@ -12,7 +11,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, SshArgs};
 use crate::engine::examine;
 use crate::error::{Error, ExitCode, Result};
-use crate::link::handover;
+use crate::link::handover::{self, Carrier};
 use crate::link::probe::ProbeMode;
 use crate::openssh::args::SshOptions;
 use crate::openssh::ssh;
@@ -54,72 +53,49 @@ pub fn run(args: SshArgs, deadline: Deadline) -> Result<ExitCode> {
     }
     watchdog::disarm();
     if let Some(carrier) = carrier.filter(|_| route == Route::ThroughTheMaster) {
-        handover::watch(
-            &carrier.path,
-            carrier.pid,
-            carrier.started,
-            carrier.flow,
-            carrier.falls_back,
-        );
+        handover::watch(&carrier);
     }
     Err(exec_ssh(&real_ssh, route, &args.ssh_args))
 }
 
-/// The live master the session will go through, to be watched after the hand-over.
-struct Carrier {
-    path: PathBuf,
-    pid: i32,
-    started: u64,
-    /// The process whose TCP flow carries it: the master, or its ProxyCommand (`nc`).
-    flow: i32,
-    /// Whether ssh connects afresh when it ends: it does through a master of the
-    /// destination's own (which goes with a jump host's that carries it), not through `-W`.
-    falls_back: bool,
-}
-
-impl Carrier {
-    /// The master whose TCP flow will carry the session: the destination's own; or, where it
-    /// has none of its own (a jump host carries it) or there is no live master, the last
-    /// hop's. Behind a hop ssh has no fallback, but ends instead of hanging.
-    fn of(examined: &examine::Examined) -> Option<Carrier> {
-        let live = |socket: &examine::Examined| {
-            let report = &socket.report;
-            report.state == State::Live
-                && socket.repair.is_none()
-                && report.path.is_some()
-                && report.pid.is_some()
-        };
-        let own_flow = |socket: &examine::Examined| match (&socket.report.link, socket.report.pid) {
-            (Some(link), _) => matches!(link, Link::Tcp(_)),
-            (None, Some(pid)) => matches!(platform::links(&[pid]).get(&pid), Some(Link::Tcp(_))),
-            (None, None) => false,
-        };
-        // A master a jump host's carries (`via`) has no flow of its own: its carrier's is it.
-        let carrier = |hop: &&examine::Examined| match &examined.report.via {
-            Some(via) => hop.report.path.as_ref() == Some(via),
-            None => true,
-        };
-        let chosen = Some(examined)
-            .filter(|destination| live(destination) && destination.report.via.is_none())
-            .filter(|destination| own_flow(destination))
-            .or_else(|| {
-                examined
-                    .hops
-                    .iter()
-                    .rev()
-                    .find(carrier)
-                    .filter(|hop| live(hop))
-            })?;
-        let (path, pid) = (chosen.report.path.clone()?, chosen.report.pid?);
-        let started = platform::process(pid)?.started;
-        Some(Carrier {
-            path,
-            pid,
-            started,
-            flow: chosen.report.flow_holder.unwrap_or(pid),
-            falls_back: live(examined),
-        })
-    }
+/// The master whose TCP flow will carry the session: the destination's own; or, where it has
+/// none of its own (a jump host carries it) or there is no live master, the last hop's. Behind
+/// a hop ssh has no fallback, but ends instead of hanging.
+fn carrier_of(examined: &examine::Examined) -> Option<Carrier> {
+    let live = |socket: &examine::Examined| {
+        let report = &socket.report;
+        report.state == State::Live
+            && socket.repair.is_none()
+            && report.path.is_some()
+            && report.pid.is_some()
+    };
+    // Read for every live master as it was examined.
+    let own_flow = |socket: &examine::Examined| matches!(socket.report.link, Some(Link::Tcp(_)));
+    // A master a jump host's carries (`via`) has no flow of its own: its carrier's is it.
+    let carrier = |hop: &&examine::Examined| match &examined.report.via {
+        Some(via) => hop.report.path.as_ref() == Some(via),
+        None => true,
+    };
+    let chosen = Some(examined)
+        .filter(|destination| live(destination) && destination.report.via.is_none())
+        .filter(|destination| own_flow(destination))
+        .or_else(|| {
+            examined
+                .hops
+                .iter()
+                .rev()
+                .find(carrier)
+                .filter(|hop| live(hop))
+        })?;
+    let (path, pid) = (chosen.report.path.clone()?, chosen.report.pid?);
+    let started = platform::process(pid)?.started;
+    Some(Carrier {
+        path,
+        pid,
+        started,
+        flow: chosen.report.flow_holder.unwrap_or(pid),
+        falls_back: live(examined),
+    })
 }
 
 /// `muxguard ssh` whose command line muxguard could not read (a bad MUXGUARD_TIMEOUT, say):
@@ -174,27 +150,25 @@ fn repair(ssh_args: &[OsString], deadline: Deadline) -> (Route, Option<Carrier>)
         return (Route::ThroughTheMaster, None);
     };
     for hop in &mut examined.hops {
-        if let Some(master) = suspended_in_a_terminal(hop) {
+        if let Some(master) = hop.report.suspended_in_a_terminal() {
             output::warn(&format!(
-                "hung {}: the jump host's master pid {} is suspended in a terminal (fg it there)",
+                "hung {}: the jump host's master pid {master} is suspended in a terminal (fg it there)",
                 shown_path(hop),
-                master.pid
             ));
             continue;
         }
         repair_one(hop, deadline);
     }
-    if let Some(master) = suspended_in_a_terminal(&examined) {
+    if let Some(master) = examined.report.suspended_in_a_terminal() {
         output::warn(&format!(
-            "hung {}: master pid {} is suspended in a terminal (fg it there); \
+            "hung {}: master pid {master} is suspended in a terminal (fg it there); \
              connecting without it",
             shown_path(&examined),
-            master.pid
         ));
         return (Route::AroundTheMaster, None);
     }
     repair_one(&mut examined, deadline);
-    (Route::ThroughTheMaster, Carrier::of(&examined))
+    (Route::ThroughTheMaster, carrier_of(&examined))
 }
 
 /// `--fix` for one socket, said in one line when something was done.
@@ -204,15 +178,6 @@ fn repair_one(examined: &mut examine::Examined, deadline: Deadline) {
         let what = output::detail(&examined.report, examined.repair.as_ref());
         let state = examined.report.state.as_str();
         output::warn(&format!("{state} {}: {what}", shown_path(examined)));
-    }
-}
-
-fn suspended_in_a_terminal(examined: &examine::Examined) -> Option<platform::process::Process> {
-    match (examined.report.state, examined.report.pid) {
-        (State::Hung, Some(pid)) => {
-            platform::process(pid).filter(|process| process.is_suspended_in_a_terminal())
-        }
-        _ => None,
     }
 }
 

@@ -158,19 +158,10 @@ fn judge_by_its_carrier(report: &mut SocketReport, earlier: &[Examined]) {
         }
     };
     let Some(carrier) = carrier else {
-        let proxy = chain::proxy_flow(pid);
-        report.detail.push_str(&chain::proxy_words(proxy.as_ref()));
-        if let Some(proxy) = proxy {
-            report.link = Some(proxy.link);
-            report.flow_holder = Some(proxy.pid);
-        }
+        chain::carried_by_proxy(report, pid);
         return;
     };
-    report.via = carrier.path.clone();
-    if let Some(link) = &carrier.link {
-        report.link = Some(link.clone());
-        report.flow_holder = carrier.flow_holder.or(carrier.pid);
-    }
+    chain::carried_by(report, carrier);
     if carrier.state.is_dead_master() {
         let shown = carrier
             .path
@@ -240,7 +231,6 @@ struct Destination {
 }
 
 impl Destination {
-    /// Its socket and its link, as they are now.
     /// Its socket as asked (`report`, and the master's connection when it answered), with its
     /// link proved when that is worth it.
     fn examined(

@@ -210,25 +210,10 @@ fn attach_carriers(sockets: &mut [SocketReport]) {
         }
         match carrier.filter(|&carrier| carrier != index) {
             Some(carrier) => {
-                let carrier = &sockets[carrier];
-                let (via, link) = (carrier.path.clone(), carrier.link.clone());
-                let holder = carrier.flow_holder.or(carrier.pid);
-                let socket = &mut sockets[index];
-                socket.via = via;
-                if let Some(link) = link {
-                    socket.link = Some(link);
-                    socket.flow_holder = holder;
-                }
+                let carrier = sockets[carrier].clone();
+                chain::carried_by(&mut sockets[index], &carrier);
             }
-            None => {
-                let proxy = chain::proxy_flow(master);
-                let socket = &mut sockets[index];
-                socket.detail.push_str(&chain::proxy_words(proxy.as_ref()));
-                if let Some(proxy) = proxy {
-                    socket.link = Some(proxy.link);
-                    socket.flow_holder = Some(proxy.pid);
-                }
-            }
+            None => chain::carried_by_proxy(&mut sockets[index], master),
         }
     }
 }

@@ -138,12 +138,6 @@ impl Settling {
     }
 }
 
-/// A master suspended in a terminal (Ctrl-Z on a foreground ssh): its user resumes it.
-fn in_a_terminal(socket: &SocketReport) -> bool {
-    let process = socket.pid.and_then(platform::process);
-    process.is_some_and(|process| process.is_suspended_in_a_terminal())
-}
-
 /// What a hung master is known by between reads: its path and pid.
 fn hung_key(socket: &SocketReport) -> Option<(PathBuf, i32)> {
     Some((socket.path.clone()?, socket.pid?))
@@ -367,7 +361,9 @@ impl Watcher {
         let now = Instant::now();
         let hung: Vec<(PathBuf, i32)> = sockets
             .iter()
-            .filter(|socket| socket.state == State::Hung && !in_a_terminal(socket))
+            .filter(|socket| {
+                socket.state == State::Hung && socket.suspended_in_a_terminal().is_none()
+            })
             .filter_map(hung_key)
             .collect();
         self.hung_since.retain(|key, _| hung.contains(key));
@@ -420,7 +416,7 @@ impl Watcher {
         let answered = chosen.iter().filter(|s| s.state == State::Live).count();
         let also = |socket: &SocketReport| match socket.state {
             State::Stale => true,
-            State::Hung => end_hung(socket) && !in_a_terminal(socket),
+            State::Hung => end_hung(socket) && socket.suspended_in_a_terminal().is_none(),
             _ => false,
         };
         let candidates: Vec<SocketReport> = chosen

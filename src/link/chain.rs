@@ -4,6 +4,7 @@
 //! with a connection of its own (as `nc` and other ProxyCommands have).
 
 use crate::platform::{self, Link};
+use crate::socket::report::SocketReport;
 
 /// How many masters a chain is followed through at most: a jump host's master may itself be
 /// carried by another's.
@@ -23,35 +24,36 @@ pub fn carrier_of(pid: i32, is_master: impl Fn(i32) -> bool) -> Option<i32> {
     })
 }
 
-/// A ProxyCommand with a TCP connection of its own (an `ssh -W` that connected by itself,
-/// `nc`): that connection carries the master's.
-pub struct ProxyFlow {
-    pub pid: i32,
-    pub link: Link,
+/// `report`'s master is carried by `carrier`'s (a jump host's): `via` names that master, and
+/// its connection stands for this one's.
+pub fn carried_by(report: &mut SocketReport, carrier: &SocketReport) {
+    report.via = carrier.path.clone();
+    if let Some(link) = &carrier.link {
+        report.link = Some(link.clone());
+        report.flow_holder = carrier.flow_holder.or(carrier.pid);
+    }
 }
 
-/// The ProxyCommand of `pid`'s that holds a TCP connection of its own, if there is one.
-pub fn proxy_flow(pid: i32) -> Option<ProxyFlow> {
-    platform::pipe_peers(pid).into_iter().find_map(|peer| {
+/// `report`'s master (`master`) is carried by no master of the user's: by its ProxyCommand's
+/// own connection where it holds one (an `ssh -W` that connected by itself, `nc`), which then
+/// stands for the master's; otherwise it is judged from its record. The detail says which.
+pub fn carried_by_proxy(report: &mut SocketReport, master: i32) {
+    let proxy = platform::pipe_peers(master).into_iter().find_map(|peer| {
         match platform::links(&[peer]).remove(&peer)? {
-            link @ Link::Tcp(_) => Some(ProxyFlow { pid: peer, link }),
+            link @ Link::Tcp(_) => Some((peer, link)),
             Link::ViaProxy => None,
         }
-    })
-}
-
-/// What a master carried by no master of the user's goes through, in words for its detail:
-/// its ProxyCommand's own connection (`found`), or nothing seen, so that it is judged as
-/// before, from its record.
-pub fn proxy_words(found: Option<&ProxyFlow>) -> String {
-    match found {
-        Some(proxy) => {
-            let name = platform::process(proxy.pid).map_or_else(String::new, |p| format!(" {}", p.comm));
-            format!(
-                "; its connection goes through its ProxyCommand's own (pid {}{name})",
-                proxy.pid
-            )
-        }
-        None => "; its connection goes through a ProxyCommand that is no master of yours: judged from its record".into(),
-    }
+    });
+    let Some((proxy, link)) = proxy else {
+        report.detail.push_str(
+            "; its connection goes through a ProxyCommand that is no master of yours: judged from its record",
+        );
+        return;
+    };
+    let name = platform::process(proxy).map_or_else(String::new, |p| format!(" {}", p.comm));
+    report.detail.push_str(&format!(
+        "; its connection goes through its ProxyCommand's own (pid {proxy}{name})"
+    ));
+    report.link = Some(link);
+    report.flow_holder = Some(proxy);
 }

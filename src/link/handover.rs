@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -76,21 +76,32 @@ fn timing_of(holder: i32) -> Option<TcpTiming> {
     }
 }
 
-/// Starts the companion for the master `pid` (started at `started`, as `platform::process`
-/// tells) at `path`, just before this process becomes ssh. Nothing is started where the kernel
-/// does not count the flow's bytes (macOS, a ProxyCommand with no TCP connection of its own
-/// that can be seen) or the master is not what it was. `flow`: the process whose TCP flow carries the master's (the master, or
-/// its ProxyCommand). `falls_back`: whether ssh connects afresh when that master ends (not
-/// when it is a jump host's that ssh's `-W` goes through: that request has no fallback).
-pub fn watch(path: &Path, pid: i32, started: u64, flow: i32, falls_back: bool) {
-    let Some(timing) = timing_of(flow) else {
+/// The live master a session goes through, to be watched after the hand-over.
+pub struct Carrier {
+    pub path: PathBuf,
+    pub pid: i32,
+    /// When it started, as `platform::process` tells: with the pid, it names that process.
+    pub started: u64,
+    /// The process whose TCP flow carries it: the master, or its ProxyCommand (`nc`).
+    pub flow: i32,
+    /// Whether ssh connects afresh when it ends: it does through a master of the
+    /// destination's own (which goes with a jump host's that carries it), not through `-W`.
+    pub falls_back: bool,
+}
+
+/// Starts the companion for `carrier`, just before this process becomes ssh. Nothing is
+/// started where the kernel does not count the flow's bytes (macOS, a ProxyCommand with no TCP
+/// connection of its own that can be seen) or the master is not what it was.
+pub fn watch(carrier: &Carrier) {
+    let Some(timing) = timing_of(carrier.flow) else {
         return;
     };
     let Some(acked_before) = timing.bytes_acked else {
         return;
     };
-    let still_the_master = |pid| platform::process(pid).is_some_and(|p| p.started == started);
-    let Ok(master) = ProcessHandle::open(pid, still_the_master) else {
+    let still_the_master =
+        |pid| platform::process(pid).is_some_and(|p| p.started == carrier.started);
+    let Ok(master) = ProcessHandle::open(carrier.pid, still_the_master) else {
         return;
     };
     // This process, which is about to become ssh: the companion ends when it does.
@@ -109,14 +120,7 @@ pub fn watch(path: &Path, pid: i32, started: u64, flow: i32, falls_back: bool) {
             let detached =
                 nix::unistd::setsid().is_ok() && matches!(unsafe { fork() }, Ok(ForkResult::Child));
             if detached {
-                let watched = Watched {
-                    path,
-                    pid,
-                    flow,
-                    acked_before,
-                    falls_back,
-                };
-                companion(&watched, &master, &ssh);
+                companion(carrier, acked_before, &master, &ssh);
             }
             // SAFETY: _exit ends this process without running anything of the parent's.
             unsafe { libc::_exit(0) }
@@ -125,19 +129,10 @@ pub fn watch(path: &Path, pid: i32, started: u64, flow: i32, falls_back: bool) {
     }
 }
 
-/// What the companion watches: the master `pid` at `path`, carried by `flow`'s TCP flow, whose
-/// server had acknowledged `acked_before` bytes at the hand-over.
-struct Watched<'a> {
-    path: &'a Path,
-    pid: i32,
-    flow: i32,
-    acked_before: u64,
-    falls_back: bool,
-}
-
 /// The companion itself: in a session of its own (no terminal, so Ctrl-C and Ctrl-Z reach ssh
-/// alone), holding none of the user's descriptors but stderr, for its one line.
-fn companion(watched: &Watched, master: &ProcessHandle, ssh: &ProcessHandle) {
+/// alone), holding none of the user's descriptors but stderr, for its one line. The server had
+/// acknowledged `acked_before` bytes at the hand-over.
+fn companion(carrier: &Carrier, acked_before: u64, master: &ProcessHandle, ssh: &ProcessHandle) {
     let stderr = nix::unistd::dup(std::io::stderr()).ok();
     release_descriptors(stderr.as_ref(), master, ssh);
     let _ = std::env::set_current_dir("/");
@@ -146,24 +141,24 @@ fn companion(watched: &Watched, master: &ProcessHandle, ssh: &ProcessHandle) {
         if ssh.wait_exit(EVERY) {
             return;
         }
-        let Some(timing) = timing_of(watched.flow) else {
+        let Some(timing) = timing_of(carrier.flow) else {
             return;
         };
-        match judge(watched.acked_before, &timing, handed_over.elapsed()) {
+        match judge(acked_before, &timing, handed_over.elapsed()) {
             Verdict::Waiting => {}
             Verdict::Through => return,
             Verdict::Lost(why) => {
                 if master.signal(Signal::SIGTERM).is_ok() {
                     if let Some(stderr) = stderr {
-                        let next = match watched.falls_back {
+                        let next = match carrier.falls_back {
                             true => "ssh connects afresh",
                             false => "ssh cannot go around a jump host's master: run it again",
                         };
                         // One write, so that what ssh writes meanwhile cannot cut the line.
                         let line = format!(
                             "muxguard: ended master pid {} of {}: {why}; {next}\n",
-                            watched.pid,
-                            text::path(watched.path)
+                            carrier.pid,
+                            text::path(&carrier.path)
                         );
                         let _ = std::fs::File::from(stderr).write_all(line.as_bytes());
                     }

@@ -63,16 +63,7 @@ impl ProcessHandle {
 
     /// Waits until the process has exited. Returns false if it still runs after `timeout`.
     pub fn wait_exit(&self, timeout: Duration) -> bool {
-        let deadline = Deadline::after(timeout);
-        loop {
-            if !self.alive() {
-                return true;
-            }
-            if deadline.has_passed() {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        Deadline::after(timeout).poll_until(Duration::from_millis(5), || !self.alive())
     }
 }
 

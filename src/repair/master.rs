@@ -139,11 +139,8 @@ fn went_by_itself(
     deadline: Deadline,
 ) -> Option<(Outcome, String)> {
     let gone = || platform::process(pid).is_none_or(|process| process.status == Status::Zombie);
-    while !gone() {
-        if deadline.has_passed() {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    if !deadline.poll_until(Duration::from_millis(5), gone) {
+        return None;
     }
     let exited = format!("master pid {pid} exited by itself");
     let (Some(path), Some(file)) = (&report.path, &report.file) else {
@@ -178,17 +175,10 @@ fn socket_gone(report: &SocketReport, deadline: Deadline) -> bool {
     let (Some(path), Some(file)) = (&report.path, &report.file) else {
         return true;
     };
-    loop {
-        let still_there = fsentry::inspect(path)
+    deadline.poll_until(Duration::from_millis(2), || {
+        !fsentry::inspect(path)
             .ok()
             .flatten()
-            .is_some_and(|now| now.same_file(file));
-        if !still_there {
-            return true;
-        }
-        if deadline.has_passed() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+            .is_some_and(|now| now.same_file(file))
+    })
 }

@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::sys::socket::{UnixAddr, connect};
 use nix::unistd::Uid;
 
@@ -124,13 +125,9 @@ fn confirm_stale(path: &Path, info: &FileInfo) -> SocketReport {
             Reason::NoListener,
             "nothing listens on it: its master is gone".to_string(),
         ),
-        // Not in the table, yet listening (its queue full, when it would block): no ssh of the
-        // user's (macOS's table holds only those), or a master that appeared since the table
-        // was read (then so next time).
+        // Not in the table, yet listening: no ssh of the user's (macOS's table holds only
+        // those), or a master that appeared since the table was read (then so next time).
         Ok(()) => (Reason::NoSshOfYours, format!("listening, but {NO_HOLDER}")),
-        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-            (Reason::NoSshOfYours, format!("listening, but {NO_HOLDER}"))
-        }
         Err(error) => (
             Reason::CannotConnect,
             format!("nothing listens on it, but connecting fails with: {error}"),
@@ -139,10 +136,11 @@ fn confirm_stale(path: &Path, info: &FileInfo) -> SocketReport {
     SocketReport::for_file(path, info, reason, detail)
 }
 
-/// Connects to `path` without waiting (a listener whose queue is full refuses with
-/// `WouldBlock`), for a sweep that expects it refused. A refused connect leaves a socket as it
-/// was, so one serves them all, a thread's: one system call a stale socket, not three. One that
-/// connected is closed, and the next gets a new one.
+/// Whether something listens at `path`: a connect without waiting, for a sweep that expects it
+/// refused; `Ok` when it was accepted, or would be but for a full queue (`WouldBlock`). A
+/// connect that was not accepted leaves a socket as it was, so one serves them all, a
+/// thread's: one system call a stale socket, not three. One that connected is closed, and the
+/// next gets a new one.
 fn connect_unaccepted(path: &Path) -> io::Result<()> {
     thread_local! {
         static UNCONNECTED: RefCell<Option<OwnedFd>> = const { RefCell::new(None) };
@@ -153,12 +151,13 @@ fn connect_unaccepted(path: &Path) -> io::Result<()> {
             Some(fd) => fd,
             None => platform::stream_socket()?,
         };
-        match connect(fd.as_raw_fd(), &address) {
-            Ok(()) => Ok(()),
-            Err(errno) => {
-                *unconnected = Some(fd);
-                Err(errno.into())
-            }
+        let connected = connect(fd.as_raw_fd(), &address);
+        if connected.is_err() {
+            *unconnected = Some(fd);
+        }
+        match connected {
+            Ok(()) | Err(Errno::EAGAIN) => Ok(()),
+            Err(errno) => Err(errno.into()),
         }
     })
 }

@@ -422,6 +422,15 @@ pub struct SocketReport {
 }
 
 impl SocketReport {
+    /// Its master's pid, when that master is hung because its user suspended it in a terminal
+    /// (Ctrl-Z on a foreground ssh): theirs to resume with `fg`, never to be ended.
+    pub fn suspended_in_a_terminal(&self) -> Option<i32> {
+        let pid = self.pid.filter(|_| self.state == State::Hung)?;
+        crate::platform::process(pid)
+            .filter(|process| process.is_suspended_in_a_terminal())
+            .map(|_| pid)
+    }
+
     pub fn new(path: Option<PathBuf>, reason: Reason, detail: impl Into<String>) -> Self {
         SocketReport {
             path,

@@ -42,6 +42,20 @@ impl Deadline {
         if sooner.at < self.at { sooner } else { *self }
     }
 
+    /// Asks `done` every `every` until it says so (true), or the deadline passes first (false):
+    /// for what no descriptor tells, such as a process gone or a file removed.
+    pub fn poll_until(&self, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+        loop {
+            if done() {
+                return true;
+            }
+            if self.has_passed() {
+                return false;
+            }
+            std::thread::sleep(every.min(self.remaining()));
+        }
+    }
+
     /// Waits until `fd` is ready for `events`. Returns `Ok(false)` when the deadline passed first.
     pub fn wait_for(&self, fd: impl AsFd, events: PollFlags) -> io::Result<bool> {
         self.wait_for_any(&mut [PollFd::new(fd.as_fd(), events)])

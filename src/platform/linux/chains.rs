@@ -3,12 +3,10 @@
 //! other end of that one's Unix sockets (the jump host's master, when the `ssh -W` is its mux
 //! client).
 
-use std::collections::{HashMap, HashSet};
-use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::collections::HashSet;
 
 use super::netlink::{self, ne_u32};
-use super::procs::{holders_of, socket_inodes_of};
+use super::procs::{Held, holders_by, inodes_of};
 use crate::platform::process::Owner;
 
 const TCP_ESTABLISHED: u32 = 1;
@@ -20,55 +18,29 @@ const UNIX_DIAG_MSG_LEN: usize = 16;
 /// through two of them. (A ControlPersist master is the child of the ssh that started the
 /// command, which then exited: the command is no child of the master's.)
 pub fn pipe_peers(pid: i32) -> Vec<i32> {
-    let pipes: HashSet<u64> = fd_targets(pid)
-        .filter_map(|target| inode_of(&target, "pipe:["))
+    let pipes: HashSet<u64> = inodes_of(pid, Held::Pipe).collect();
+    others_holding(&pipes, Held::Pipe, pid)
+}
+
+/// The user's processes but `pid` that hold one of `inodes`, in pid order.
+fn others_holding(inodes: &HashSet<u64>, held: Held, pid: i32) -> Vec<i32> {
+    let mut holders: Vec<i32> = holders_by(inodes, Owner::Own, held)
+        .into_values()
+        .flatten()
+        .filter(|&holder| holder != pid)
         .collect();
-    if pipes.is_empty() {
-        return Vec::new();
-    }
-    let me = crate::platform::process::my_uid();
-    let Ok(processes) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    processes
-        .flatten()
-        .filter(|entry| entry.metadata().is_ok_and(|meta| meta.uid() == me))
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&other| other != pid)
-        .filter(|&other| {
-            fd_targets(other)
-                .filter_map(|target| inode_of(&target, "pipe:["))
-                .any(|inode| pipes.contains(&inode))
-        })
-        .collect()
-}
-
-/// Where each of `pid`'s descriptors leads, as /proc shows it (`pipe:[N]`, `socket:[N]`, a path).
-fn fd_targets(pid: i32) -> impl Iterator<Item = String> {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|fd| {
-            fs::read_link(fd.path())
-                .ok()?
-                .into_os_string()
-                .into_string()
-                .ok()
-        })
-}
-
-fn inode_of(target: &str, kind: &str) -> Option<u64> {
-    target.strip_prefix(kind)?.strip_suffix(']')?.parse().ok()
+    holders.sort_unstable();
+    holders.dedup();
+    holders
 }
 
 /// The user's processes that hold the other end of `pid`'s connected Unix sockets.
 pub fn unix_peer_holders(pid: i32) -> Vec<i32> {
-    let own: HashSet<u64> = socket_inodes_of(pid).collect();
+    let own: HashSet<u64> = inodes_of(pid, Held::Socket).collect();
     if own.is_empty() {
         return Vec::new();
     }
-    let mut peers = HashMap::new();
+    let mut peers = HashSet::new();
     let dumped = netlink::dump_unix_sockets(1 << TCP_ESTABLISHED, UDIAG_SHOW_PEER, |body| {
         if body.len() < UNIX_DIAG_MSG_LEN {
             return;
@@ -80,22 +52,12 @@ pub fn unix_peer_holders(pid: i32) -> Vec<i32> {
         let peer = netlink::attributes(&body[UNIX_DIAG_MSG_LEN..])
             .find(|(kind, payload)| *kind == UNIX_DIAG_PEER && payload.len() >= 4)
             .map(|(_, payload)| ne_u32(&payload[..4]) as u64);
-        if let Some(peer) = peer {
-            peers.insert(peer, inode);
-        }
+        peers.extend(peer);
     });
     if dumped.is_err() || peers.is_empty() {
         return Vec::new();
     }
-    let wanted: HashSet<u64> = peers.keys().copied().collect();
-    let mut holders: Vec<i32> = holders_of(&wanted, Owner::Own)
-        .into_values()
-        .flatten()
-        .filter(|&holder| holder != pid)
-        .collect();
-    holders.sort_unstable();
-    holders.dedup();
-    holders
+    others_holding(&peers, Held::Socket, pid)
 }
 
 #[cfg(test)]

@@ -51,13 +51,38 @@ pub fn working_directory(pid: i32) -> Option<std::path::PathBuf> {
     fs::read_link(format!("/proc/{pid}/cwd")).ok()
 }
 
+/// What a descriptor leads to, as /proc names it (`socket:[N]`, `pipe:[N]`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Held {
+    Socket,
+    Pipe,
+}
+
+impl Held {
+    fn prefix(self) -> &'static str {
+        match self {
+            Held::Socket => "socket:[",
+            Held::Pipe => "pipe:[",
+        }
+    }
+}
+
 /// For each socket inode, the pids of the processes of `owner` that hold it open.
 ///
 /// With `Owner::Own`, scans only processes owned by the effective user: those are the only
 /// ones muxguard may act on, and the scan stays short on a busy machine.
 pub fn holders_of(sockets: &HashSet<u64>, owner: Owner) -> HashMap<u64, Vec<i32>> {
+    holders_by(sockets, owner, Held::Socket)
+}
+
+/// `holders_of`, for the inodes of what `held` names.
+pub(super) fn holders_by(
+    inodes: &HashSet<u64>,
+    owner: Owner,
+    held: Held,
+) -> HashMap<u64, Vec<i32>> {
     let mut holders: HashMap<u64, Vec<i32>> = HashMap::new();
-    if sockets.is_empty() {
+    if inodes.is_empty() {
         return holders;
     }
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -74,8 +99,8 @@ pub fn holders_of(sockets: &HashSet<u64>, owner: Owner) -> HashMap<u64, Vec<i32>
         if !entry.metadata().is_ok_and(|meta| owner.accepts(meta.uid())) {
             continue;
         }
-        for inode in socket_inodes_of(pid) {
-            if sockets.contains(&inode) {
+        for inode in inodes_of(pid, held) {
+            if inodes.contains(&inode) {
                 holders.entry(inode).or_default().push(pid);
             }
         }
@@ -84,23 +109,22 @@ pub fn holders_of(sockets: &HashSet<u64>, owner: Owner) -> HashMap<u64, Vec<i32>
 }
 
 pub fn holds_socket(pid: i32, socket: u64) -> bool {
-    socket_inodes_of(pid).any(|inode| inode == socket)
+    inodes_of(pid, Held::Socket).any(|inode| inode == socket)
 }
 
-pub(super) fn socket_inodes_of(pid: i32) -> impl Iterator<Item = u64> {
+/// The inodes of what `held` names among `pid`'s descriptors.
+pub(super) fn inodes_of(pid: i32, held: Held) -> impl Iterator<Item = u64> {
     fs::read_dir(format!("/proc/{pid}/fd"))
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|fd| fs::read_link(fd.path()).ok())
-        .filter_map(|target| socket_inode(&target))
-}
-
-fn socket_inode(link_target: &std::path::Path) -> Option<u64> {
-    link_target
-        .to_str()?
-        .strip_prefix("socket:[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
+        .filter_map(move |target| {
+            target
+                .to_str()?
+                .strip_prefix(held.prefix())?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
 }
