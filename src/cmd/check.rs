@@ -35,11 +35,13 @@ pub fn run(args: CheckArgs, deadline: Deadline) -> Result<ExitCode> {
         print_lines(&examined, &args)
     })?;
 
-    Ok(if examined.all_ready() {
+    let code = if examined.all_ready() {
         ExitCode::Success
     } else {
         ExitCode::Failure
-    })
+    };
+    examined.end_at_exit();
+    Ok(code)
 }
 
 fn acted_on(socket: &Examined) -> json::SocketJson<'_> {

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{UnixAddr, connect};
 use nix::unistd::Uid;
 
-use crate::openssh::mux::{MuxClient, MuxError};
+use crate::openssh::mux::{AliveAsked, MuxClient, MuxError};
 use crate::platform::process::{Owner, Process};
 use crate::platform::{self, Listener};
 use crate::socket::fsentry::{self, FileInfo, FileKind};
@@ -204,7 +204,14 @@ pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option
     // a wedged master) it gets the rest of the time: a running master is called hung only once
     // the deadline has passed.
     let started = Instant::now();
-    let mut answer = MuxClient::connect_alive(path, deadline.or_sooner(GLANCE));
+    let asked = MuxClient::ask_alive(path, deadline.or_sooner(GLANCE));
+    // While the master replies: the listener behind the file, which its answer is checked
+    // against.
+    let listener = match asked {
+        Ok(_) => ListenerTable::socket_of(path, &info),
+        Err(_) => None,
+    };
+    let mut answer = asked.and_then(AliveAsked::answer);
     if matches!(answer, Err(MuxError::Timeout)) && !deadline.has_passed() {
         let (_, holder) = listener_and_holder(path, &info);
         if !holder.is_some_and(|process| process.is_stopped()) {
@@ -217,7 +224,7 @@ pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option
         Err(error) => (None, Err(error)),
     };
     let report = match answer {
-        Ok(pid) => match confirm_own_ssh(path, &info, pid) {
+        Ok(pid) => match confirm_own_ssh(path, &info, pid, listener) {
             Ok(()) => SocketReport {
                 pid: Some(pid),
                 ..SocketReport::for_file(
@@ -271,12 +278,18 @@ pub fn classify_active(path: &Path, deadline: Deadline) -> (SocketReport, Option
     (report, client)
 }
 
-/// Whether the listener that answered as master `claimed` is the user's own ssh, as `status`
-/// would find it: anything else that speaks the protocol is foreign. The claim is checked
-/// first (one /proc lookup); only when it fails is every process of the user's searched.
-fn confirm_own_ssh(path: &Path, info: &FileInfo, claimed: i32) -> Result<(), Box<SocketReport>> {
-    // Without the kernel's table of listeners nothing can be checked, as for status.
-    let Some(listener) = ListenerTable::socket_of(path, info) else {
+/// Whether `listener`, the socket that answered as master `claimed`, is the user's own ssh's,
+/// as `status` would find it: anything else that speaks the protocol is foreign. The claim is
+/// checked first (one /proc lookup); only when it fails is every process of the user's
+/// searched. Where the kernel's table of listeners has none for the file, or cannot be read
+/// (`None`), nothing can be checked, as for status.
+fn confirm_own_ssh(
+    path: &Path,
+    info: &FileInfo,
+    claimed: i32,
+    listener: Option<u64>,
+) -> Result<(), Box<SocketReport>> {
+    let Some(listener) = listener else {
         return Ok(());
     };
     let is_own_ssh = |process: Process| process.is_ssh() && Owner::Own.accepts(process.uid);

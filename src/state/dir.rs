@@ -132,20 +132,12 @@ impl StateDir {
         if size > MAX_STATE_FILE_BYTES {
             return Err(Oversized { bytes: size });
         }
-        // Room for it all and a byte more: one read, and one that finds its end.
-        let mut bytes = Vec::with_capacity(size as usize + 1);
-        // At most one byte over the limit, should something else have made it grow since.
-        if file
-            .take(MAX_STATE_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .is_err()
-        {
+        // One read of the size it has: muxguard only ever replaces the file whole (a rename),
+        // so the one opened does not change. Whatever else writes into it meanwhile, no more
+        // than that size is read, and a file cut short reads as no state.
+        let mut bytes = vec![0u8; size as usize];
+        if (&file).read_exact(&mut bytes).is_err() {
             return Ok(StateFile::default());
-        }
-        if bytes.len() as u64 > MAX_STATE_FILE_BYTES {
-            return Err(Oversized {
-                bytes: bytes.len() as u64,
-            });
         }
         Ok(serde_json::from_slice::<StateFile>(&bytes)
             .ok()

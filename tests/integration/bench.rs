@@ -46,6 +46,7 @@ fn hyperfine_on_path(
         .args(commands)
         .env("HOME", &env.home)
         .env("XDG_STATE_HOME", &env.state_dir)
+        .env("MUXGUARD_TEST_SCOPE", &env.root)
         .output()
         .expect("hyperfine runs (apt-get install hyperfine)");
     assert!(
@@ -109,6 +110,7 @@ fn peak_rss_kib(env: &TestEnv, args: &[&str]) -> u64 {
         .args(args)
         .env("HOME", &env.home)
         .env("XDG_STATE_HOME", &env.state_dir)
+        .env("MUXGUARD_TEST_SCOPE", &env.root)
         .output()
         .expect("GNU time runs (apt-get install time)");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -142,8 +144,10 @@ fn benchmarks() {
     let mut failures = Vec::new();
 
     // The binary of the release archive (static, `make bench` builds it: BENCH_STATIC_BINARY)
-    // beside the one cargo builds for this machine, against ssh -O check. The 4x target is the
-    // archive's: what people install without Rust.
+    // beside the one cargo builds for this machine, against ssh -O check. The 5x target is the
+    // archive's: what people install without Rust. The cargo build's start-up alone (dynamic
+    // loading) takes about a third of ssh -O check (docs/benchmarks.md): its ratio is reported,
+    // not held to a target.
     let static_binary = std::env::var("BENCH_STATIC_BINARY").ok();
     let mut commands = vec![
         format!("{MUXGUARD} check --path {socket}"),
@@ -175,12 +179,12 @@ fn benchmarks() {
         Some(_) => {
             let speedup = means[1] / means[3];
             report.push(format!(
-                "check --path (live master), the release archive's static binary: {:.2} ms = {speedup:.1}x faster than ssh -O check (target >= 4x), {:.2} ms beyond its --version",
+                "check --path (live master), the release archive's static binary: {:.2} ms = {speedup:.1}x faster than ssh -O check (target >= 5x), {:.2} ms beyond its --version",
                 means[3] * 1e3,
                 (means[3] - means[4]) * 1e3
             ));
-            if speedup < 4.0 {
-                failures.push("the archive's check --path is not 4x faster than ssh -O check");
+            if speedup < 5.0 {
+                failures.push("the archive's check --path is not 5x faster than ssh -O check");
             }
         }
         None => report.push(
@@ -375,6 +379,7 @@ fn benchmarks() {
         &Command::new(MUXGUARD)
             .args(["status", "--json", "-F", &config])
             .env("XDG_STATE_HOME", &env.state_dir)
+            .env("MUXGUARD_TEST_SCOPE", &env.root)
             .output()
             .unwrap()
             .stdout,
@@ -434,6 +439,7 @@ fn benchmarks() {
             .arg(command.replace(" status ", " status --json "))
             .env("HOME", &env.home)
             .env("XDG_STATE_HOME", &env.state_dir)
+            .env("MUXGUARD_TEST_SCOPE", &env.root)
             .output()
             .unwrap();
         let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
@@ -892,7 +898,7 @@ fn cpu_of(usage: &libc::rusage) -> f64 {
 }
 
 /// The targets for the system calls counted: a check's own, and a sweep's for each stale socket.
-const CHECK_CALLS: u64 = 75;
+const CHECK_CALLS: u64 = 52;
 const STATUS_CALLS: u64 = 4;
 const CLEAN_CALLS: u64 = 6;
 
@@ -1013,6 +1019,7 @@ fn hook_costs(env: &TestEnv) -> Vec<(Option<f64>, String)> {
                 .args(&args)
                 .arg(&shell_dir)
                 .env("XDG_STATE_HOME", &env.state_dir)
+                .env("MUXGUARD_TEST_SCOPE", &env.root)
                 .env("MUXGUARD_SWEEP_INTERVAL", "999999")
                 .output()
             else {

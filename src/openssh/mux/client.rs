@@ -62,31 +62,64 @@ impl From<io::Error> for MuxError {
 
 pub struct MuxClient {
     stream: UnixStream,
+    /// What the master sent that is not read yet: its replies are read a buffer at a time,
+    /// so that the HELLO and the ALIVE pipelined after it usually take one system call.
+    inbox: Vec<u8>,
+    /// Where the unread part of `inbox` starts.
+    unread: usize,
     deadline: Deadline,
     next_request_id: u32,
+}
+
+/// How much is asked of the socket at a time: more than all the replies muxguard waits for.
+const READ_CHUNK: usize = 1024;
+
+/// A connection on which the HELLO and an ALIVE_CHECK are sent, the master's answer not read
+/// yet: what does not need the answer can be done while the master replies.
+pub struct AliveAsked {
+    client: MuxClient,
+    request_id: u32,
+}
+
+impl AliveAsked {
+    /// Reads the master's HELLO and its ALIVE: the connection, and the master's pid.
+    pub fn answer(mut self) -> Result<(MuxClient, i32), MuxError> {
+        self.client.read_hello()?;
+        let pid = self.client.read_alive(self.request_id)?;
+        Ok((self.client, pid))
+    }
 }
 
 impl MuxClient {
     /// Connects and exchanges HELLO messages.
     pub fn connect(path: &Path, deadline: Deadline) -> Result<Self, MuxError> {
-        Self::open(path, deadline, 1, &[])
+        let mut client = Self::send_hello(path, deadline, 1, &[])?;
+        client.read_hello()?;
+        Ok(client)
     }
 
     /// Connects and asks ALIVE_CHECK in the same write as the HELLO, a round trip less: the
     /// master reads one message each time the socket is readable, and what is left keeps it
-    /// readable, so the request is served right after the HELLO. Returns the master's pid.
-    pub fn connect_alive(path: &Path, deadline: Deadline) -> Result<(Self, i32), MuxError> {
+    /// readable, so the request is served right after the HELLO.
+    pub fn ask_alive(path: &Path, deadline: Deadline) -> Result<AliveAsked, MuxError> {
         const REQUEST_ID: u32 = 1;
         let alive_check = MessageBuilder::new(MSG_ALIVE_CHECK)
             .u32(REQUEST_ID)
             .finish();
-        let mut client = Self::open(path, deadline, REQUEST_ID + 1, &alive_check)?;
-        let pid = client.read_alive(REQUEST_ID)?;
-        Ok((client, pid))
+        let client = Self::send_hello(path, deadline, REQUEST_ID + 1, &alive_check)?;
+        Ok(AliveAsked {
+            client,
+            request_id: REQUEST_ID,
+        })
     }
 
-    /// Connects, sends HELLO followed by `pipelined`, and reads the master's HELLO.
-    fn open(
+    /// `ask_alive`, and its answer: the connection, and the master's pid.
+    pub fn connect_alive(path: &Path, deadline: Deadline) -> Result<(Self, i32), MuxError> {
+        Self::ask_alive(path, deadline)?.answer()
+    }
+
+    /// Connects, and sends HELLO followed by `pipelined`.
+    fn send_hello(
         path: &Path,
         deadline: Deadline,
         next_request_id: u32,
@@ -95,6 +128,8 @@ impl MuxClient {
         let stream = connect_nonblocking(path)?;
         let mut client = MuxClient {
             stream,
+            inbox: Vec::new(),
+            unread: 0,
             deadline,
             next_request_id,
         };
@@ -103,7 +138,12 @@ impl MuxClient {
             .finish();
         greeting.extend_from_slice(pipelined);
         client.send(&greeting)?;
-        let hello = client.receive()?;
+        Ok(client)
+    }
+
+    /// Reads the master's HELLO, and checks that it speaks our version of the protocol.
+    fn read_hello(&mut self) -> Result<(), MuxError> {
+        let hello = self.receive()?;
         let mut reader = BodyReader::new(&hello);
         let (msg_type, version) = match (reader.u32(), reader.u32()) {
             (Ok(msg_type), Ok(version)) => (msg_type, version),
@@ -119,7 +159,7 @@ impl MuxClient {
                 "it speaks mux protocol version {version}, not {PROTOCOL_VERSION}"
             )));
         }
-        Ok(client)
+        Ok(())
     }
 
     /// ALIVE_CHECK: answered by the master itself, so it proves the process serves the socket
@@ -289,9 +329,31 @@ impl MuxClient {
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), MuxError> {
         let mut filled = 0;
         while filled < buf.len() {
-            match self.stream.read(&mut buf[filled..]) {
+            if self.unread == self.inbox.len() {
+                self.fill_inbox()?;
+            }
+            let take = (buf.len() - filled).min(self.inbox.len() - self.unread);
+            buf[filled..filled + take]
+                .copy_from_slice(&self.inbox[self.unread..self.unread + take]);
+            filled += take;
+            self.unread += take;
+        }
+        Ok(())
+    }
+
+    /// Replaces the emptied inbox with what the master has sent so far, waiting for it until
+    /// the deadline.
+    fn fill_inbox(&mut self) -> Result<(), MuxError> {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            match self.stream.read(&mut chunk) {
                 Ok(0) => return Err(MuxError::Closed),
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    self.inbox.clear();
+                    self.inbox.extend_from_slice(&chunk[..n]);
+                    self.unread = 0;
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(PollFlags::POLLIN)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
@@ -300,7 +362,6 @@ impl MuxClient {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
     }
 
     fn wait(&self, events: PollFlags) -> Result<(), MuxError> {
@@ -420,6 +481,35 @@ mod tests {
         let mut reply = hello();
         reply.extend(MessageBuilder::new(MSG_ALIVE).u32(1).u32(4242).finish());
         assert!(matches!(answer_with(reply), Ok((true, _))));
+    }
+
+    /// The replies are read a buffer at a time: one that comes a byte at a time, and one longer
+    /// than a buffer, are each read whole, and nothing of the next is lost.
+    #[test]
+    fn replies_in_pieces_or_over_a_buffer_are_read_whole() {
+        let long_hello = MessageBuilder::new(MSG_HELLO)
+            .u32(PROTOCOL_VERSION)
+            .string(b"padding@example.org")
+            .string(&[b'x'; 3 * READ_CHUNK])
+            .finish();
+        for (reply_hello, pieces) in [(hello(), 1), (long_hello, 700)] {
+            let mut reply = reply_hello;
+            reply.extend(MessageBuilder::new(MSG_ALIVE).u32(1).u32(4242).finish());
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            let server = std::thread::spawn(move || {
+                let (mut stream, _) = listener.accept().unwrap();
+                for piece in reply.chunks(pieces) {
+                    stream.write_all(piece).unwrap();
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                let _ = stream.read_to_end(&mut Vec::new());
+            });
+            let answer = MuxClient::connect_alive(&path, Deadline::after(Duration::from_secs(5)));
+            assert_eq!(answer.map(|(_, pid)| pid).unwrap(), 4242);
+            server.join().unwrap();
+        }
     }
 
     /// A HELLO may carry extensions, name and value pairs (OpenSSH 10.3's masters announce

@@ -4,4 +4,4 @@
 mod client;
 mod wire;
 
-pub use client::{MuxClient, MuxError};
+pub use client::{AliveAsked, MuxClient, MuxError};

@@ -4,7 +4,6 @@
 //! in a sock_diag dump of the TCP sockets of each address family.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
 use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,6 +13,7 @@ use std::time::Duration;
 use nix::sys::socket::SockProtocol;
 
 use super::netlink::{self, ne_u32};
+use super::procs::{Descriptors, Held};
 use crate::platform::{Link, TcpLink, TcpTiming};
 
 const INET_DIAG_INFO: u16 = 2;
@@ -73,44 +73,32 @@ pub fn links(pids: &[i32]) -> HashMap<i32, Link> {
     links
 }
 
-/// How many of a master's first descriptors are looked at one by one for its connection, before
-/// the list of them all is read: ssh's connection to its server is among its first.
-const FIRST_DESCRIPTORS: i32 = 16;
+/// The descriptor ssh's connection to its server nearly always has, asked before the list of
+/// them all is read: OpenSSH keeps 0 to 2 open (on /dev/null if it was started without them)
+/// and connects before it opens anything else.
+const LIKELY_CONNECTION: i32 = 3;
 
 /// The inodes of the sockets `pid` holds, by descriptor number; `None` when they cannot be
 /// read.
 fn sockets_of(pid: i32) -> Option<Vec<u64>> {
     Some(
-        descriptors(pid)?
+        socket_descriptors(pid)?
             .into_iter()
-            .filter_map(|(_, inode)| inode)
+            .map(|(_, inode)| inode)
             .collect(),
     )
 }
 
-/// The descriptors `pid` holds, in order, each with its inode if it is a socket; `None` when
+/// The descriptors `pid` holds that are sockets, in order, each with its inode; `None` when
 /// they cannot be read.
-fn descriptors(pid: i32) -> Option<Vec<(i32, Option<u64>)>> {
-    let mut descriptors: Vec<(i32, Option<u64>)> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let fd: i32 = entry.file_name().to_str()?.parse().ok()?;
-            let target = fs::read_link(entry.path()).ok()?;
-            let inode = target
-                .to_str()
-                .and_then(|target| target.strip_prefix("socket:["))
-                .and_then(|rest| rest.strip_suffix(']'))
-                .and_then(|inode| inode.parse().ok());
-            Some((fd, inode))
-        })
-        .collect();
-    descriptors.sort_unstable();
-    Some(descriptors)
+fn socket_descriptors(pid: i32) -> Option<Vec<(i32, u64)>> {
+    let sockets = Descriptors::of(pid)?
+        .filter_map(|(fd, target)| Some((fd, Held::Socket.inode_in(&target)?)));
+    Some(sockets.collect())
 }
 
-/// The first connected TCP socket of `pid`, asked through a copy of its descriptor (its first
-/// few one by one, then, if none of them is, the others it holds); `ViaProxy` when it holds
+/// The first connected TCP socket of `pid`, asked through a copy of its descriptor (the likely
+/// one first, then, if that is not it, each other socket it holds); `ViaProxy` when it holds
 /// none, `Err` when the kernel does not allow the copy.
 fn own_connection(pid: i32) -> io::Result<Link> {
     // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
@@ -134,15 +122,14 @@ fn own_connection(pid: i32) -> io::Result<Link> {
             error => Err(error),
         }
     };
-    for fd in 0..FIRST_DESCRIPTORS {
-        if let Some(link) = copy(fd)?.as_ref().and_then(tcp_connection) {
-            return Ok(Link::Tcp(link));
-        }
+    if let Some(link) = copy(LIKELY_CONNECTION)?.as_ref().and_then(tcp_connection) {
+        return Ok(Link::Tcp(link));
     }
-    let later = descriptors(pid).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
-    for (fd, _) in later
+    let others =
+        socket_descriptors(pid).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+    for (fd, _) in others
         .into_iter()
-        .filter(|(fd, inode)| *fd >= FIRST_DESCRIPTORS && inode.is_some())
+        .filter(|(fd, _)| *fd != LIKELY_CONNECTION)
     {
         if let Some(link) = copy(fd)?.as_ref().and_then(tcp_connection) {
             return Ok(Link::Tcp(link));
@@ -151,22 +138,11 @@ fn own_connection(pid: i32) -> io::Result<Link> {
     Ok(Link::ViaProxy)
 }
 
-/// The peer and the state of a connected TCP socket; `None` for any other socket.
+/// The peer and the state of a connected TCP socket; `None` for any other descriptor. Two
+/// questions tell: only a connected socket has a peer, and of the connected Internet sockets
+/// only TCP's answer TCP_INFO.
 fn tcp_connection(socket: &OwnedFd) -> Option<TcpLink> {
     let fd = socket.as_raw_fd();
-    let int_option = |level, name| {
-        let mut value: libc::c_int = 0;
-        let mut length = size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: the kernel writes at most `length` bytes into `value`.
-        let asked =
-            unsafe { libc::getsockopt(fd, level, name, (&raw mut value).cast(), &mut length) };
-        (asked == 0).then_some(value)
-    };
-    let is_tcp = int_option(libc::SOL_SOCKET, libc::SO_PROTOCOL)? == libc::IPPROTO_TCP;
-    let listening = int_option(libc::SOL_SOCKET, libc::SO_ACCEPTCONN)? != 0;
-    if !is_tcp || listening {
-        return None;
-    }
     // SAFETY: zeroed bytes are a valid sockaddr_storage.
     let mut address: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut length = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -202,9 +178,10 @@ fn tcp_connection(socket: &OwnedFd) -> Option<TcpLink> {
             &mut length,
         )
     };
-    let timing = (asked == 0)
-        .then(|| parse_tcp_info(info[0], &info[..length as usize]))
-        .flatten();
+    if asked != 0 {
+        return None;
+    }
+    let timing = parse_tcp_info(info[0], &info[..length as usize]);
     Some(TcpLink { peer, timing })
 }
 
@@ -378,6 +355,45 @@ mod tests {
             assert!(timing.silent < Duration::from_secs(5));
         }
         assert!(matches!(links(&[me]).get(&me), Some(Link::Tcp(_))));
+    }
+
+    /// A connection on a descriptor other than the likely one is found among the others: one
+    /// past it (behind a file on 3), and one on stdin.
+    #[test]
+    fn a_connection_elsewhere_is_found_among_the_sockets() {
+        for redirections in ["3</dev/null 5<>", "<>"] {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let server = listener.local_addr().unwrap();
+            let script = format!(
+                "exec {redirections}/dev/tcp/127.0.0.1/{}; exec sleep 5",
+                server.port()
+            );
+            let mut child = std::process::Command::new("bash")
+                .args(["-c", &script])
+                .spawn()
+                .unwrap();
+            let (_accepted, _) = listener.accept().unwrap();
+            let found = own_connection(child.id() as i32);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            match found {
+                Ok(Link::Tcp(link)) => assert_eq!(link.peer, server, "{redirections}"),
+                other => panic!("{redirections}: {other:?}"),
+            }
+        }
+    }
+
+    /// A connected UDP socket has a peer too, and a listener answers TCP_INFO: neither is a
+    /// connection to a server.
+    #[test]
+    fn a_udp_socket_or_a_listener_is_no_connection() {
+        use std::os::fd::AsFd;
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.connect("127.0.0.1:9").unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        for socket in [udp.as_fd(), listener.as_fd()] {
+            assert!(tcp_connection(&socket.try_clone_to_owned().unwrap()).is_none());
+        }
     }
 
     /// What the peer acknowledged, counted in bytes.
