@@ -29,9 +29,8 @@ const INET_DIAG_MSG_LEN: usize = 72;
 ///
 /// The master's own socket is asked first (a copy of its descriptor through a pidfd, then
 /// TCP_INFO): a few system calls. Where that is not allowed (a kernel before 5.6, or ptrace
-/// restricted by Yama), one sock_diag dump per address family finds it among all TCP
-/// sockets, which makes the kernel walk its whole connection table (a few tenths of a
-/// millisecond).
+/// restricted by Yama, as Ubuntu has it), sock_diag dumps of the TCP sockets find it among all
+/// (`from_the_tables`).
 pub fn links(pids: &[i32]) -> HashMap<i32, Link> {
     let mut links = HashMap::new();
     // Each master's sockets, in the order of its descriptors: ssh connects to the server
@@ -49,28 +48,47 @@ pub fn links(pids: &[i32]) -> HashMap<i32, Link> {
             }
         }
     }
-    if unasked.is_empty() {
-        return links;
+    if !unasked.is_empty() {
+        links.extend(from_the_tables(&unasked));
     }
+    links
+}
+
+/// The links of masters whose descriptors could not be copied, found by their sockets' inodes
+/// in the kernel's TCP tables. Each read makes the kernel walk every bucket of its connection
+/// table (about a millisecond where it has 262,144), so the IPv6 table is read only when the
+/// IPv4 one did not hold some master's first socket (its connection to the server: ssh makes
+/// it first).
+/// Empty when a table cannot be read: then no link is said to go through a proxy.
+fn from_the_tables(unasked: &[(i32, Vec<u64>)]) -> HashMap<i32, Link> {
     let wanted: HashSet<u64> = unasked
         .iter()
         .flat_map(|(_, inodes)| inodes.iter().copied())
         .collect();
     let mut connections = HashMap::new();
     for family in [libc::AF_INET, libc::AF_INET6] {
-        // A table that cannot be read tells nothing: no link is said to go through a proxy.
         if tcp_sockets(family as u8, &wanted, &mut connections).is_err() {
-            return links;
+            return HashMap::new();
+        }
+        let all_found = unasked.iter().all(|(_, inodes)| {
+            inodes
+                .first()
+                .is_some_and(|first| connections.contains_key(first))
+        });
+        if all_found {
+            break;
         }
     }
-    for (pid, inodes) in unasked {
-        let link = inodes
-            .iter()
-            .find_map(|inode| connections.get(inode).cloned())
-            .map_or(Link::ViaProxy, Link::Tcp);
-        links.insert(pid, link);
-    }
-    links
+    unasked
+        .iter()
+        .map(|(pid, inodes)| {
+            let link = inodes
+                .iter()
+                .find_map(|inode| connections.get(inode).cloned())
+                .map_or(Link::ViaProxy, Link::Tcp);
+            (*pid, link)
+        })
+        .collect()
 }
 
 /// The descriptor ssh's connection to its server nearly always has, asked before the list of
@@ -393,6 +411,38 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         for socket in [udp.as_fd(), listener.as_fd()] {
             assert!(tcp_connection(&socket.try_clone_to_owned().unwrap()).is_none());
+        }
+    }
+
+    /// From the tables, a master's connection is its first socket's, whichever family: the
+    /// IPv4 table alone does not settle a master whose first socket is IPv6 but holds an IPv4
+    /// connection after it (a forwarded one).
+    #[test]
+    fn from_the_tables_the_first_socket_is_the_connection() {
+        let Ok(v6) = TcpListener::bind("[::1]:0") else {
+            return; // no IPv6 on this machine
+        };
+        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = |listener: &TcpListener| {
+            let address = listener.local_addr().unwrap();
+            format!("/dev/tcp/{}/{}", address.ip(), address.port())
+        };
+        for (first, second) in [(&v6, &v4), (&v4, &v6)] {
+            let script = format!("exec 3<>{} 4<>{}; exec sleep 5", at(first), at(second));
+            let mut child = std::process::Command::new("bash")
+                .args(["-c", &script])
+                .spawn()
+                .unwrap();
+            let pid = child.id() as i32;
+            let (_first, _) = first.accept().unwrap();
+            let (_second, _) = second.accept().unwrap();
+            let found = from_the_tables(&[(pid, sockets_of(pid).unwrap())]);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            match found.get(&pid) {
+                Some(Link::Tcp(link)) => assert_eq!(link.peer, first.local_addr().unwrap()),
+                other => panic!("{other:?}"),
+            }
         }
     }
 
