@@ -35,6 +35,7 @@ fn hyperfine_on_path(
 ) -> Vec<f64> {
     let export = env.root.join(format!("{name}.json"));
     let mut hyperfine = Command::new("hyperfine");
+    env.isolate(&mut hyperfine);
     if let Some(path) = path {
         hyperfine.env("PATH", path);
     }
@@ -44,9 +45,6 @@ fn hyperfine_on_path(
         .arg("--export-json")
         .arg(&export)
         .args(commands)
-        .env("HOME", &env.home)
-        .env("XDG_STATE_HOME", &env.state_dir)
-        .env("MUXGUARD_TEST_SCOPE", &env.root)
         .output()
         .expect("hyperfine runs (apt-get install hyperfine)");
     assert!(
@@ -105,12 +103,11 @@ fn hyperfine_prepared(env: &TestEnv, name: &str, prepare: &str, runs: u32, comma
 
 /// Peak resident set of one run, in KiB (GNU time).
 fn peak_rss_kib(env: &TestEnv, args: &[&str]) -> u64 {
-    let output = Command::new("/usr/bin/time")
+    let mut time = Command::new("/usr/bin/time");
+    env.isolate(&mut time);
+    let output = time
         .args(["-f", "%M", MUXGUARD])
         .args(args)
-        .env("HOME", &env.home)
-        .env("XDG_STATE_HOME", &env.state_dir)
-        .env("MUXGUARD_TEST_SCOPE", &env.root)
         .output()
         .expect("GNU time runs (apt-get install time)");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -370,11 +367,11 @@ fn benchmarks() {
         "status",
         &[format!("{MUXGUARD} status --json -F {config}")],
     );
+    let mut listing = Command::new(MUXGUARD);
+    env.isolate(&mut listing);
     let listed: Value = serde_json::from_slice(
-        &Command::new(MUXGUARD)
+        &listing
             .args(["status", "--json", "-F", &config])
-            .env("XDG_STATE_HOME", &env.state_dir)
-            .env("MUXGUARD_TEST_SCOPE", &env.root)
             .output()
             .unwrap()
             .stdout,
@@ -429,12 +426,11 @@ fn benchmarks() {
         status_of(&elsewhere, &empty_config),
     ];
     for (command, found) in commands.iter().zip(["config", "process"]) {
-        let listed = Command::new("sh")
+        let mut listing = Command::new("sh");
+        env.isolate(&mut listing);
+        let listed = listing
             .arg("-c")
             .arg(command.replace(" status ", " status --json "))
-            .env("HOME", &env.home)
-            .env("XDG_STATE_HOME", &env.state_dir)
-            .env("MUXGUARD_TEST_SCOPE", &env.root)
             .output()
             .unwrap();
         let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
@@ -1036,7 +1032,6 @@ fn hook_costs(env: &TestEnv) -> Vec<(Option<f64>, String)> {
                 .args(&args)
                 .arg(&shell_dir)
                 .env("XDG_STATE_HOME", &env.state_dir)
-                .env("MUXGUARD_TEST_SCOPE", &env.root)
                 .env("MUXGUARD_SWEEP_INTERVAL", "999999")
                 .output()
             else {

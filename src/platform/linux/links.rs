@@ -1,7 +1,7 @@
 //! Each master's TCP connection to its server, from the kernel, with `struct tcp_info` (how long
 //! the server has been silent, retransmits, round trip): asked of the master's own socket
 //! through a copy of its descriptor (pidfd_getfd), or else found by its inode (`/proc/PID/fd`)
-//! in a sock_diag dump of the TCP sockets of each address family.
+//! in sock_diag dumps of the TCP sockets, IPv4's, then IPv6's where that one did not hold it.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
